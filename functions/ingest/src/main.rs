@@ -1,0 +1,10 @@
+//! `ingest`: the HTTP endpoints monitoring tools post alerts to.
+
+use shared::AppState;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let state = AppState::from_env().await?;
+    lambda_http::run(shared::ingest::router(state)).await
+}

@@ -1,0 +1,208 @@
+//! Typed configuration, read once per cold start from the environment (and, for secrets,
+//! from AWS Secrets Manager by name). Every variable is documented in the README.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Everything a Tocsin function needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgreSQL connection URL (`DATABASE_URL`, or the secret named by `DATABASE_URL_SECRET_ID`).
+    pub database_url: SecretString,
+    /// Most connections one function instance opens (`DB_MAX_CONNECTIONS`, default 2).
+    pub db_max_connections: u32,
+    /// URL of the SQS queue that carries notification jobs (`NOTIFICATIONS_QUEUE_URL`).
+    pub notifications_queue_url: String,
+    /// S3 bucket for payloads too large for the database (`DATA_BUCKET`).
+    pub data_bucket: String,
+    /// Largest request body ingest accepts, in bytes (`INGEST_MAX_BODY_BYTES`, default 512 KiB).
+    pub ingest_max_body_bytes: usize,
+    /// Attempts per notification before it is marked FAILED (`NOTIFY_MAX_ATTEMPTS`, default 5).
+    pub notify_max_attempts: i32,
+    /// First retry delay; each further attempt doubles it (`NOTIFY_RETRY_BASE_SECONDS`, default 30).
+    pub notify_retry_base: Duration,
+    /// Longest a retry waits, whatever the backoff says (`NOTIFY_RETRY_MAX_SECONDS`, default 900).
+    pub notify_retry_max: Duration,
+    /// Timeout of one request to a provider (`PROVIDER_TIMEOUT_SECONDS`, default 10).
+    pub provider_timeout: Duration,
+    /// Age after which the outbox relay re-sends a job the request that wrote it did not
+    /// confirm (`OUTBOX_RELAY_GRACE_SECONDS`, default 30).
+    pub outbox_relay_grace: Duration,
+}
+
+/// Where a configuration value comes from, so a missing or bad one is named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("secret {secret_id} could not be read from Secrets Manager")]
+    Secret {
+        secret_id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Config {
+    /// Reads the configuration from the process environment, fetching secrets from
+    /// Secrets Manager with `secrets` when they are given by name.
+    pub async fn from_env(secrets: &aws_sdk_secretsmanager::Client) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), secrets).await
+    }
+
+    /// Like [`Config::from_env`], reading variables through `var` (tests pass a map).
+    pub async fn from_lookup(
+        var: impl Fn(&str) -> Option<String>,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let database_url = match (var("DATABASE_URL"), var("DATABASE_URL_SECRET_ID")) {
+            (Some(url), _) => url,
+            (None, Some(secret_id)) => database_url_from_secret(secrets, &secret_id).await?,
+            (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
+        };
+        let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            db_max_connections: parse_or(&var, "DB_MAX_CONNECTIONS", 2)?,
+            notifications_queue_url: required("NOTIFICATIONS_QUEUE_URL")?,
+            data_bucket: required("DATA_BUCKET")?,
+            ingest_max_body_bytes: parse_or(&var, "INGEST_MAX_BODY_BYTES", 512 * 1024)?,
+            notify_max_attempts: parse_or(&var, "NOTIFY_MAX_ATTEMPTS", 5)?,
+            notify_retry_base: Duration::from_secs(parse_or(
+                &var,
+                "NOTIFY_RETRY_BASE_SECONDS",
+                30,
+            )?),
+            notify_retry_max: Duration::from_secs(parse_or(&var, "NOTIFY_RETRY_MAX_SECONDS", 900)?),
+            provider_timeout: Duration::from_secs(parse_or(&var, "PROVIDER_TIMEOUT_SECONDS", 10)?),
+            outbox_relay_grace: Duration::from_secs(parse_or(
+                &var,
+                "OUTBOX_RELAY_GRACE_SECONDS",
+                30,
+            )?),
+        })
+    }
+}
+
+impl Config {
+    /// The URL of `queue`.
+    pub fn queue_url(&self, queue: crate::jobs::Queue) -> &str {
+        match queue {
+            crate::jobs::Queue::Notifications => &self.notifications_queue_url,
+        }
+    }
+}
+
+fn parse_or<T>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+    }
+}
+
+/// Reads a database URL from Secrets Manager. The secret holds either the URL itself or
+/// the JSON document RDS writes for managed credentials (`username`, `password`, `host`,
+/// `port`, `dbname`).
+async fn database_url_from_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, ConfigError> {
+    let secret_error = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Secret {
+        secret_id: secret_id.to_owned(),
+        source,
+    };
+    let value = secrets
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| secret_error(Box::new(e)))?;
+    let text = value
+        .secret_string()
+        .ok_or_else(|| secret_error("the secret has no string value".into()))?;
+    database_url_from_secret_text(text).map_err(|reason| secret_error(reason.into()))
+}
+
+#[derive(serde::Deserialize)]
+struct RdsSecret {
+    username: String,
+    password: String,
+    host: String,
+    port: Option<u16>,
+    dbname: Option<String>,
+}
+
+fn database_url_from_secret_text(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Ok(text.to_owned());
+    }
+    let rds: RdsSecret = serde_json::from_str(text)
+        .map_err(|_| "expected a postgres:// URL or an RDS credentials JSON document".to_owned())?;
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    Ok(format!(
+        "postgres://{}:{}@{}:{}/{}",
+        encode(&rds.username),
+        encode(&rds.password),
+        rds.host,
+        rds.port.unwrap_or(5432),
+        rds.dbname.as_deref().unwrap_or("postgres"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_url_from_secret_text;
+
+    #[test]
+    fn plain_url_secret_is_used_as_is() {
+        assert_eq!(
+            database_url_from_secret_text(" postgres://u:p@h/db\n").as_deref(),
+            Ok("postgres://u:p@h/db")
+        );
+    }
+
+    #[test]
+    fn rds_secret_becomes_a_url_with_an_escaped_password() {
+        let url = database_url_from_secret_text(
+            r#"{"username":"tocsin","password":"p@ss/w:rd","host":"db.example","port":5433,"dbname":"tocsin"}"#,
+        );
+        assert_eq!(
+            url.as_deref(),
+            Ok("postgres://tocsin:p%40ss%2Fw%3Ard@db.example:5433/tocsin")
+        );
+    }
+
+    #[test]
+    fn other_secret_text_is_refused_without_echoing_it() {
+        let err = database_url_from_secret_text("hunter2").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

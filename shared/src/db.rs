@@ -1,0 +1,28 @@
+//! The database: the embedded migrations and the pool.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::Config;
+
+/// Every migration under `migrations/`, embedded in the binary. Applied by the `migrate`
+/// function (a deploy step in AWS, `tocsin-local migrate` locally), never on cold start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A small pool that connects on first use, so a cold start does not wait for the
+/// database and an instance that never touches it never connects.
+pub fn lazy_pool(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    let options: PgConnectOptions = config.database_url.expose_secret().parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options))
+}
+
+/// Applies every pending migration; returns the versions now applied.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<Vec<i64>, sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await?;
+    Ok(MIGRATOR.iter().map(|m| m.version).collect())
+}

@@ -1,0 +1,323 @@
+//! Alert ingestion (seed 003): monitoring tools post to an integration's endpoint; each
+//! request is recorded, parsed into alerts, and fans out into notification jobs, all in
+//! one transaction.
+
+pub mod delivery;
+pub mod generic;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::alerts::{self, NormalizedAlert};
+use crate::error::ApiError;
+use crate::notify;
+use crate::outbox;
+use crate::state::AppState;
+use delivery::NewDelivery;
+
+/// Bodies up to this size are kept in `webhook_delivery.raw_payload`; larger ones go to S3.
+pub const INLINE_PAYLOAD_LIMIT: usize = 64 * 1024;
+
+/// The ingest function's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/integrations/{id}/webhook", post(receive_webhook))
+        .with_state(state)
+}
+
+/// What a monitoring tool is told when its request was accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Accepted {
+    /// Always `accepted`: the alert is stored and notifications are queued.
+    pub status: String,
+    /// The audit record of this request.
+    pub delivery_id: Uuid,
+    /// The alerts the request created.
+    pub alert_ids: Vec<Uuid>,
+    /// How many notifications were queued.
+    pub notifications_queued: usize,
+}
+
+/// An accepted request, with the outbox rows still to dispatch.
+#[derive(Debug)]
+pub struct Ingested {
+    /// What the tool is answered.
+    pub answer: Accepted,
+    /// Outbox rows written in the request's transaction.
+    pub outbox_ids: Vec<i64>,
+}
+
+/// An integration as ingest sees it.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub is_active: bool,
+}
+
+/// `POST /v1/integrations/{id}/webhook`.
+async fn receive_webhook(
+    State(state): State<AppState>,
+    Path(integration_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let limit = state.config.ingest_max_body_bytes;
+    let body = read_body(body, &headers, limit).await;
+    match accept_webhook(&state, &integration_id, &headers, body).await {
+        Ok(ingested) => {
+            outbox::dispatch(&state, &ingested.outbox_ids).await;
+            (StatusCode::ACCEPTED, axum::Json(ingested.answer)).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A request body that was not read because it is over the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTooLarge;
+
+/// Reads the body, refusing (without reading on) one longer than `limit` bytes.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, BodyTooLarge> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(BodyTooLarge);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(BodyTooLarge),
+        // A body that broke off mid-stream is treated as empty; parsing then refuses it.
+        Err(_) => Ok(Bytes::new()),
+    }
+}
+
+/// Everything `POST /v1/integrations/{id}/webhook` does except sending the queued jobs to
+/// SQS: verify, parse, and write the delivery, the alert, its notification log rows and
+/// their jobs in one transaction. A refused request is recorded (when its integration is
+/// known) and answered with the error.
+pub async fn accept_webhook(
+    state: &AppState,
+    integration_id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BodyTooLarge>,
+) -> Result<Ingested, ApiError> {
+    let integration = find_integration(state, integration_id).await?;
+    let mut delivery = NewDelivery {
+        id: Uuid::new_v4(),
+        workspace_id: integration.workspace_id,
+        integration_id: integration.id,
+        idempotency_key: idempotency_key(headers),
+        content_fingerprint: String::new(),
+        raw_payload: None,
+        raw_payload_s3_key: None,
+        headers: delivery::sanitize_headers(headers),
+        status_code: StatusCode::ACCEPTED.as_u16(),
+        error_message: None,
+        alert_id: None,
+    };
+    let Ok(body) = body else {
+        let error = ApiError::payload_too_large(state.config.ingest_max_body_bytes);
+        delivery.content_fingerprint = hex::encode(Sha256::digest(b""));
+        return Err(reject(state, delivery, error).await);
+    };
+    delivery.content_fingerprint = hex::encode(Sha256::digest(&body));
+    match keep_payload(state, &integration, &delivery, &body).await {
+        Ok((raw_payload, key)) => {
+            delivery.raw_payload = raw_payload;
+            delivery.raw_payload_s3_key = key;
+        }
+        Err(error) => return Err(error),
+    }
+
+    let parsed = check_content_type(headers)
+        .and_then(|()| parse_json(&body))
+        .and_then(|value| {
+            if integration.is_active {
+                generic::parse(value, Utc::now())
+            } else {
+                Err(ApiError::forbidden("this integration is disabled"))
+            }
+        });
+    let alert = match parsed {
+        Ok(alert) => alert,
+        Err(error) => return Err(reject(state, delivery, error).await),
+    };
+    delivery.content_fingerprint = alert.fingerprint(&integration.name);
+    store_alert(state, &integration, delivery, &alert).await
+}
+
+/// The one transaction of an accepted request.
+async fn store_alert(
+    state: &AppState,
+    integration: &Integration,
+    mut delivery: NewDelivery,
+    alert: &NormalizedAlert,
+) -> Result<Ingested, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let alert_id = alerts::insert_alert(
+        &mut tx,
+        integration.workspace_id,
+        integration.id,
+        &integration.name,
+        alert,
+    )
+    .await?;
+    delivery.alert_id = Some(alert_id);
+    delivery::record_delivery(&mut tx, &delivery).await?;
+    let log_ids =
+        notify::queue_alert_notifications(&mut tx, integration.workspace_id, alert_id).await?;
+    let jobs: Vec<_> = log_ids
+        .iter()
+        .map(
+            |&notification_log_id| crate::jobs::Job::DeliverNotification {
+                notification_log_id,
+            },
+        )
+        .collect();
+    let outbox_ids = outbox::enqueue(&mut tx, &jobs).await?;
+    tx.commit().await?;
+    tracing::info!(
+        alert_id = %alert_id,
+        integration_id = %integration.id,
+        delivery_id = %delivery.id,
+        notifications = log_ids.len(),
+        "alert accepted"
+    );
+    Ok(Ingested {
+        answer: Accepted {
+            status: "accepted".to_owned(),
+            delivery_id: delivery.id,
+            alert_ids: vec![alert_id],
+            notifications_queued: log_ids.len(),
+        },
+        outbox_ids,
+    })
+}
+
+/// Records a refused request and returns the error to answer it with. If even the record
+/// cannot be written, that failure is what the client hears (it is safe to retry).
+async fn reject(state: &AppState, mut delivery: NewDelivery, error: ApiError) -> ApiError {
+    delivery.status_code = error.status().as_u16();
+    delivery.error_message = Some(error.detail().to_owned());
+    let recorded = async {
+        let mut conn = state.db.acquire().await?;
+        delivery::record_delivery(&mut conn, &delivery).await
+    }
+    .await;
+    match recorded {
+        Ok(()) => {
+            tracing::info!(
+                integration_id = %delivery.integration_id,
+                delivery_id = %delivery.id,
+                status = delivery.status_code,
+                reason = error.detail(),
+                "webhook refused"
+            );
+            error
+        }
+        Err(db_error) => ApiError::from(db_error),
+    }
+}
+
+async fn find_integration(state: &AppState, id: &str) -> Result<Integration, ApiError> {
+    let not_found = || ApiError::not_found(format!("no integration has the id {id:?}"));
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    sqlx::query_as!(
+        Integration,
+        "SELECT id, workspace_id, name, is_active FROM integration WHERE id = $1",
+        id,
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(not_found)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    ["idempotency-key", "x-idempotency-key", "x-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().chars().take(255).collect::<String>())
+        .filter(|v| !v.is_empty())
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::unsupported_media_type(
+            "the Content-Type header is missing; send application/json",
+        ));
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type {essence:?} is not accepted; send application/json"
+        )))
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Decides where the raw body is kept: inline when small (as JSON if it parses, else as a
+/// JSON string of the text), in S3 when larger than [`INLINE_PAYLOAD_LIMIT`].
+async fn keep_payload(
+    state: &AppState,
+    integration: &Integration,
+    delivery: &NewDelivery,
+    body: &Bytes,
+) -> Result<(Option<serde_json::Value>, Option<String>), ApiError> {
+    if body.len() <= INLINE_PAYLOAD_LIMIT {
+        let value = serde_json::from_slice(body)
+            .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned().into());
+        return Ok((Some(value), None));
+    }
+    let key = format!(
+        "webhook-deliveries/{}/{}/{}/{}.json",
+        integration.workspace_id,
+        integration.id,
+        Utc::now().format("%Y/%m/%d"),
+        delivery.id
+    );
+    state
+        .s3
+        .put_object()
+        .bucket(&state.config.data_bucket)
+        .key(&key)
+        .content_type("application/octet-stream")
+        .body(body.clone().into())
+        .send()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((None, Some(key)))
+}

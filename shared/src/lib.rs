@@ -1,0 +1,21 @@
+//! Tocsin's shared crate: configuration, database, errors, and one module per domain.
+//!
+//! Function crates under `functions/` are entry points only: they build an [`AppState`]
+//! once per cold start and hand events to the plain async functions exported here, which
+//! the local runner and the tests call the same way.
+
+pub mod alerts;
+pub mod aws;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ingest;
+pub mod jobs;
+pub mod notify;
+pub mod outbox;
+pub mod state;
+pub mod telemetry;
+
+pub use db::MIGRATOR;
+pub use error::ApiError;
+pub use state::AppState;

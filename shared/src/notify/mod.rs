@@ -1,0 +1,88 @@
+//! Notifications (seeds 000 and 001): a workspace's channels, one `notification_log` row
+//! per message to one destination, and the worker that delivers them.
+
+pub mod log;
+pub mod webhook;
+pub mod worker;
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The kind of destination (seed 001 `NotificationChannel`, with seed 000's providers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "channel_kind", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Email,
+    Sms,
+    Push,
+    Slack,
+    Teams,
+    Voice,
+    Telegram,
+    Discord,
+    Webhook,
+}
+
+/// Where a message is on its way (seed 001 delivery status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "delivery_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeliveryStatus {
+    /// Written, job on its way to the worker.
+    Queued,
+    /// A worker claimed it and is talking to the provider.
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    /// The provider confirmed it reached the person.
+    Delivered,
+    /// It will not be sent: a permanent error, or every attempt failed.
+    Failed,
+}
+
+/// Writes a QUEUED `notification_log` row for every enabled channel of the workspace;
+/// returns their ids. Runs inside the caller's transaction.
+pub async fn queue_alert_notifications(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    alert_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO notification_log (workspace_id, alert_id, notification_channel_id, channel)
+           SELECT workspace_id, $2, id, provider
+           FROM notification_channel
+           WHERE workspace_id = $1 AND enabled
+           ORDER BY created_at, id
+           RETURNING id"#,
+        workspace_id,
+        alert_id,
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// How one attempt to hand a message to a provider went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    /// The provider accepted the message.
+    Sent {
+        /// What the provider answered (for HTTP providers, the status line).
+        provider_status: String,
+        /// The provider's id for the message, when it gives one.
+        provider_message_id: Option<String>,
+    },
+    /// A failure a later attempt may not meet: 5xx, 429, timeouts, connection errors.
+    Transient {
+        error: String,
+        provider_status: Option<String>,
+        /// The provider's own `Retry-After`, which the next attempt waits at least.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A failure no retry will fix: bad configuration, 4xx such as an invalid token.
+    Permanent {
+        error: String,
+        provider_status: Option<String>,
+    },
+}

@@ -1,0 +1,243 @@
+//! The notify worker: takes a batch of SQS messages, delivers each notification at most
+//! once per row, and reports the records to retry as partial batch failures.
+//!
+//! Retries travel through SQS itself: a transient failure puts the row back to QUEUED,
+//! stretches the message's visibility timeout to the backoff delay, and reports the record
+//! as failed so SQS hands it out again then. A message that keeps failing to be processed
+//! at all (unparseable, database down) reaches the DLQ through the queue's redrive policy.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use rand::Rng;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::log::{self, Claim, ClaimedNotification};
+use super::{ChannelKind, DeliveryOutcome};
+use crate::error::error_chain;
+use crate::jobs::Job;
+use crate::state::AppState;
+
+/// What became of one SQS record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordResult {
+    /// Done with: delete the message.
+    Done,
+    /// Hand it out again, after `delay` when given (else the queue's visibility timeout).
+    Retry { delay: Option<Duration> },
+}
+
+/// Processes one SQS batch; the answer lists the records SQS must deliver again.
+pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+    let results = futures::future::join_all(event.records.iter().map(|record| {
+        let span = tracing::info_span!(
+            "notify_record",
+            message_id = record.message_id.as_deref().unwrap_or_default()
+        );
+        process_record(state, record).instrument(span)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (record, result) in event.records.iter().zip(results) {
+        if let RecordResult::Retry { delay } = result {
+            if let (Some(delay), Some(handle)) = (delay, record.receipt_handle.as_deref()) {
+                postpone(state, handle, delay).await;
+            }
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = record.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn process_record(state: &AppState, record: &SqsMessage) -> RecordResult {
+    let job = match record.body.as_deref().map(Job::from_body) {
+        Some(Ok(job)) => job,
+        Some(Err(error)) => {
+            // Poison: it fails every time and reaches the DLQ through the redrive policy.
+            tracing::error!(error = %error_chain(&error), "unusable message body; it will reach the DLQ");
+            return RecordResult::Retry { delay: None };
+        }
+        None => {
+            tracing::error!("message without a body; it will reach the DLQ");
+            return RecordResult::Retry { delay: None };
+        }
+    };
+    match job {
+        Job::DeliverNotification {
+            notification_log_id,
+        } => match deliver(state, notification_log_id).await {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::warn!(
+                    notification_log_id = %notification_log_id,
+                    error = %error_chain(&error),
+                    "delivery could not be processed; it will be retried"
+                );
+                RecordResult::Retry { delay: None }
+            }
+        },
+    }
+}
+
+/// Delivers one notification, unless it is already sent, failed, or being sent.
+async fn deliver(state: &AppState, id: Uuid) -> Result<RecordResult, sqlx::Error> {
+    // The lease outlives the provider call, so a live attempt is never taken over.
+    let lease = state.config.provider_timeout * 2 + Duration::from_secs(30);
+    let row = match log::claim(&state.db, id, lease).await? {
+        Claim::Claimed(row) => row,
+        Claim::Finished(status) => {
+            tracing::info!(notification_log_id = %id, ?status, "already finished; not sent again");
+            return Ok(RecordResult::Done);
+        }
+        Claim::InFlight => {
+            tracing::info!(notification_log_id = %id, "another attempt is sending it");
+            return Ok(RecordResult::Retry { delay: None });
+        }
+        Claim::Missing => {
+            tracing::warn!(notification_log_id = %id, "notification no longer exists; dropped");
+            return Ok(RecordResult::Done);
+        }
+    };
+    let outcome = attempt(state, &row).await?;
+    record_outcome(state, &row, outcome).await
+}
+
+/// Builds the message and hands it to the channel's provider.
+async fn attempt(
+    state: &AppState,
+    row: &ClaimedNotification,
+) -> Result<DeliveryOutcome, sqlx::Error> {
+    let permanent = |error: &str| DeliveryOutcome::Permanent {
+        error: error.to_owned(),
+        provider_status: None,
+    };
+    let Some(channel_id) = row.notification_channel_id else {
+        return Ok(permanent("the notification channel was deleted"));
+    };
+    let channel = sqlx::query!(
+        "SELECT config, enabled FROM notification_channel WHERE id = $1 AND workspace_id = $2",
+        channel_id,
+        row.workspace_id,
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(channel) = channel else {
+        return Ok(permanent("the notification channel was deleted"));
+    };
+    if !channel.enabled {
+        return Ok(permanent("the notification channel is disabled"));
+    }
+    let mut conn = state.db.acquire().await?;
+    let alert = match row.alert_id {
+        Some(alert_id) => crate::alerts::find_alert(&mut conn, row.workspace_id, alert_id).await?,
+        None => None,
+    };
+    drop(conn);
+    let Some(alert) = alert else {
+        return Ok(permanent(
+            "the alert this notification is about no longer exists",
+        ));
+    };
+    Ok(match row.channel {
+        ChannelKind::Webhook => {
+            super::webhook::send(&state.http, &channel.config, row.id, &alert).await
+        }
+        other => permanent(&format!(
+            "channels of kind {other:?} cannot be delivered by this version"
+        )),
+    })
+}
+
+async fn record_outcome(
+    state: &AppState,
+    row: &ClaimedNotification,
+    outcome: DeliveryOutcome,
+) -> Result<RecordResult, sqlx::Error> {
+    let max_attempts = state.config.notify_max_attempts;
+    match outcome {
+        DeliveryOutcome::Sent {
+            provider_status,
+            provider_message_id,
+        } => {
+            log::mark_sent(
+                &state.db,
+                row.id,
+                &provider_status,
+                provider_message_id.as_deref(),
+            )
+            .await?;
+            tracing::info!(notification_log_id = %row.id, attempt = row.attempt_count, provider_status, "notification sent");
+            Ok(RecordResult::Done)
+        }
+        DeliveryOutcome::Transient {
+            error,
+            provider_status,
+            ..
+        } if row.attempt_count >= max_attempts => {
+            let error = format!("{error} (gave up after {} attempts)", row.attempt_count);
+            log::mark_failed(&state.db, row.id, &error, provider_status.as_deref()).await?;
+            tracing::warn!(notification_log_id = %row.id, error, "notification failed");
+            Ok(RecordResult::Done)
+        }
+        DeliveryOutcome::Transient {
+            error,
+            provider_status,
+            retry_after,
+        } => {
+            let delay = backoff(state, row.attempt_count).max(retry_after.unwrap_or_default());
+            let delay = delay.min(
+                state
+                    .config
+                    .notify_retry_max
+                    .max(retry_after.unwrap_or_default()),
+            );
+            let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            log::mark_retry(&state.db, row.id, &error, provider_status.as_deref(), next).await?;
+            tracing::info!(notification_log_id = %row.id, attempt = row.attempt_count, delay_s = delay.as_secs(), error, "notification will be retried");
+            Ok(RecordResult::Retry { delay: Some(delay) })
+        }
+        DeliveryOutcome::Permanent {
+            error,
+            provider_status,
+        } => {
+            log::mark_failed(&state.db, row.id, &error, provider_status.as_deref()).await?;
+            tracing::warn!(notification_log_id = %row.id, error, "notification failed permanently");
+            Ok(RecordResult::Done)
+        }
+    }
+}
+
+/// Exponential backoff with jitter: half the doubled delay fixed, half random, so a burst
+/// of failures does not come back at the same moment.
+fn backoff(state: &AppState, attempt: i32) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let full = state
+        .config
+        .notify_retry_base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(state.config.notify_retry_max);
+    let half = full / 2;
+    half + half.mul_f64(rand::rng().random::<f64>())
+}
+
+/// Keeps a message hidden for `delay` before SQS hands it out again.
+async fn postpone(state: &AppState, receipt_handle: &str, delay: Duration) {
+    // SQS allows at most 12 hours.
+    let seconds = i32::try_from(delay.as_secs().min(43_200)).unwrap_or(43_200);
+    let result = state
+        .sqs
+        .change_message_visibility()
+        .queue_url(&state.config.notifications_queue_url)
+        .receipt_handle(receipt_handle)
+        .visibility_timeout(seconds)
+        .send()
+        .await;
+    if let Err(error) = result {
+        // The queue's own visibility timeout then decides when the retry happens.
+        tracing::warn!(error = %error_chain(&error), "could not set the retry delay");
+    }
+}
