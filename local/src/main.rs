@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         relay_every: u64,
     },
-    /// Apply the database migrations (what the `migrate` function does in AWS).
+    /// Create the database if missing and apply the migrations (what the `migrate`
+    /// function does in AWS).
     Migrate,
     /// Create the queues, bucket and secret on the local AWS endpoint; print their
     /// environment as NAME=value lines.
@@ -108,7 +109,17 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn pool_from_env() -> anyhow::Result<sqlx::PgPool> {
+    use sqlx::migrate::MigrateDatabase;
     let url = std::env::var("DATABASE_URL").context("DATABASE_URL is required")?;
+    if !sqlx::Postgres::database_exists(&url)
+        .await
+        .context("connecting to DATABASE_URL's server")?
+    {
+        sqlx::Postgres::create_database(&url)
+            .await
+            .context("creating DATABASE_URL's database")?;
+        tracing::info!("database created");
+    }
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)

@@ -37,7 +37,7 @@ impl Default for Options {
 
 /// Every HTTP function's routes, as API Gateway would route them.
 pub fn http_routes(state: &AppState) -> axum::Router {
-    shared::ingest::router(state.clone())
+    shared::error::with_problem_fallbacks(shared::ingest::router(state.clone()))
 }
 
 /// What an SQS-triggered handler returns.

@@ -189,3 +189,17 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// Adds problem+json answers for unknown paths (404) and wrong methods (405) to a
+/// function's finished router (after any `merge`, which refuses two fallbacks).
+pub fn with_problem_fallbacks(router: axum::Router) -> axum::Router {
+    router
+        .fallback(|| async { ApiError::not_found("no route matches this path") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this path does not accept that method",
+            )
+        })
+}

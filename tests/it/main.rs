@@ -1,5 +1,9 @@
 //! Tocsin's integration tests: one binary, one module per area.
 
+// A failed unwrap is a failed test, which is what a test helper should do.
+#![allow(clippy::unwrap_used)]
+
+mod aws;
 mod ingest_errors;
 mod outbox;
 mod runner;

@@ -39,7 +39,25 @@ async fn the_local_runner_serves_an_alert_and_delivers_it(pool: PgPool) {
         "http://{}/v1/integrations/{}/webhook",
         running.http_addr, app.integration_id
     );
-    let response = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let wrong_method = client.get(&url).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
+    let unknown = client
+        .post(format!("http://{}/v1/nothing-here", running.http_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    let response = client
         .post(url)
         .json(&alert_body("Through the runner"))
         .send()

@@ -6,5 +6,8 @@ use shared::AppState;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = AppState::from_env().await?;
-    lambda_http::run(shared::ingest::router(state)).await
+    lambda_http::run(shared::error::with_problem_fallbacks(
+        shared::ingest::router(state),
+    ))
+    .await
 }
