@@ -81,7 +81,7 @@ CREATE TABLE webhook_delivery (
 );
 CREATE INDEX webhook_delivery_integration_id_idempotency_key_idx
     ON webhook_delivery (integration_id, idempotency_key);
-CREATE INDEX webhook_delivery_integration_id_content_fingerprint_created_at_idx
+CREATE INDEX webhook_delivery_integration_id_fingerprint_created_at_idx
     ON webhook_delivery (integration_id, content_fingerprint, created_at);
 CREATE INDEX webhook_delivery_integration_id_created_at_idx
     ON webhook_delivery (integration_id, created_at);

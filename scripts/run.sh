@@ -5,8 +5,8 @@ source "$(dirname "$0")/lib.sh"
 ensure_postgres
 ensure_moto
 prepare_local_stack
-say "loading the demo data"
-"$ROOT/target/debug/tocsin-local" seed
+say "loading the demo data and making a fresh demo admin API key"
+API_KEY="$("$ROOT/target/debug/tocsin-local" seed)"
 
 HTTP_ADDR="${TOCSIN_HTTP_ADDR:-127.0.0.1:3000}"
 cat >&2 <<MSG
@@ -26,6 +26,14 @@ See it delivered:
   - this terminal logs "echo sink received a webhook" with the body;
   - curl -sS http://127.0.0.1:3001/        lists what the echo sink received;
   - psql "$DATABASE_URL" -c 'SELECT channel, status, attempt_count, provider_status, sent_at FROM notification_log ORDER BY queued_at DESC LIMIT 5'
+
+The API, with the demo workspace's admin key (a new one on every make run):
+
+  export TOCSIN_API_KEY=$API_KEY
+  curl -sS http://$HTTP_ADDR/v1/users -H "Authorization: Bearer \$TOCSIN_API_KEY"
+  curl -sS http://$HTTP_ADDR/v1/openapi.json
+
+Every demo table (incidents, rules, deployments, the support inbox, ...): psql "$DATABASE_URL"
 
 MSG
 exec "$ROOT/target/debug/tocsin-local" run --addr "$HTTP_ADDR" --echo-sink 127.0.0.1:3001

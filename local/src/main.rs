@@ -44,7 +44,8 @@ enum Command {
         #[arg(long, default_value = "123456789012")]
         account: String,
     },
-    /// Load the demo data (safe to run again).
+    /// Load the demo data (safe to run again) and print a fresh admin API key for the demo
+    /// workspace (the previous demo key is revoked).
     Seed,
 }
 
@@ -102,10 +103,52 @@ async fn main() -> anyhow::Result<()> {
                 .execute(&pool)
                 .await
                 .context("loading local/seed/demo.sql")?;
+            let key = demo_api_key(&pool).await?;
             tracing::info!("demo data loaded");
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{key}");
+            }
         }
     }
     Ok(())
+}
+
+/// The demo workspace, as `local/seed/demo.sql` creates it.
+const DEMO_WORKSPACE: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
+/// The demo admin, Ada.
+const DEMO_ADMIN: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_000000000011);
+const DEMO_KEY_NAME: &str = "make run demo key";
+
+/// Revokes the previous demo key and creates a new one: only hashes are stored, so a key
+/// can be printed only when it is made.
+async fn demo_api_key(pool: &sqlx::PgPool) -> anyhow::Result<String> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE api_key SET revoked_at = now()
+         WHERE workspace_id = $1 AND name = $2 AND revoked_at IS NULL",
+    )
+    .bind(DEMO_WORKSPACE)
+    .bind(DEMO_KEY_NAME)
+    .execute(&mut *tx)
+    .await?;
+    let new_key = shared::tenancy::NewApiKey {
+        name: DEMO_KEY_NAME.to_owned(),
+        role: Some(shared::tenancy::UserRole::Admin),
+        scopes: Vec::new(),
+        expires_at: None,
+    };
+    let created = shared::tenancy::insert_api_key(
+        &mut tx,
+        DEMO_WORKSPACE,
+        &new_key,
+        shared::tenancy::UserRole::Admin,
+        Some(DEMO_ADMIN),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.problem().detail))?;
+    tx.commit().await?;
+    Ok(created.key)
 }
 
 async fn pool_from_env() -> anyhow::Result<sqlx::PgPool> {

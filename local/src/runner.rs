@@ -37,7 +37,9 @@ impl Default for Options {
 
 /// Every HTTP function's routes, as API Gateway would route them.
 pub fn http_routes(state: &AppState) -> axum::Router {
-    shared::error::with_problem_fallbacks(shared::ingest::router(state.clone()))
+    shared::error::with_problem_fallbacks(
+        shared::ingest::router(state.clone()).merge(shared::api::router(state.clone())),
+    )
 }
 
 /// What an SQS-triggered handler returns.

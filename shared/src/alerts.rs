@@ -6,7 +6,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// How bad an alert is (seed 003 `AlertSeverity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "alert_severity", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Severity {
@@ -47,7 +49,9 @@ impl Severity {
 }
 
 /// Where an alert is in its life (seed 003 `AlertStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "alert_status", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlertStatus {
@@ -118,7 +122,8 @@ pub async fn insert_alert(
 pub struct Alert {
     pub id: Uuid,
     pub workspace_id: Uuid,
-    pub integration_id: Uuid,
+    /// The integration it came from; none for an alert a rule raised.
+    pub integration_id: Option<Uuid>,
     pub title: String,
     pub description: Option<String>,
     pub severity: Severity,

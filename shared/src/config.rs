@@ -29,6 +29,9 @@ pub struct Config {
     /// Age after which the outbox relay re-sends a job the request that wrote it did not
     /// confirm (`OUTBOX_RELAY_GRACE_SECONDS`, default 30).
     pub outbox_relay_grace: Duration,
+    /// Operator token for `POST /v1/workspaces` (`BOOTSTRAP_TOKEN`, or the secret named by
+    /// `BOOTSTRAP_TOKEN_SECRET_ID`); without one, bootstrapping through the API is off.
+    pub bootstrap_token: Option<SecretString>,
 }
 
 /// Where a configuration value comes from, so a missing or bad one is named precisely.
@@ -61,8 +64,21 @@ impl Config {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let database_url = match (var("DATABASE_URL"), var("DATABASE_URL_SECRET_ID")) {
             (Some(url), _) => url,
-            (None, Some(secret_id)) => database_url_from_secret(secrets, &secret_id).await?,
+            (None, Some(secret_id)) => {
+                let text = secret_text(secrets, &secret_id).await?;
+                database_url_from_secret_text(&text).map_err(|reason| ConfigError::Secret {
+                    secret_id,
+                    source: reason.into(),
+                })?
+            }
             (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
+        };
+        let bootstrap_token = match (var("BOOTSTRAP_TOKEN"), var("BOOTSTRAP_TOKEN_SECRET_ID")) {
+            (Some(token), _) => Some(token),
+            (None, Some(secret_id)) => {
+                Some(secret_text(secrets, &secret_id).await?.trim().to_owned())
+            }
+            (None, None) => None,
         };
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
         Ok(Self {
@@ -84,6 +100,7 @@ impl Config {
                 "OUTBOX_RELAY_GRACE_SECONDS",
                 30,
             )?),
+            bootstrap_token: bootstrap_token.map(SecretString::from),
         })
     }
 }
@@ -118,10 +135,8 @@ where
     }
 }
 
-/// Reads a database URL from Secrets Manager. The secret holds either the URL itself or
-/// the JSON document RDS writes for managed credentials (`username`, `password`, `host`,
-/// `port`, `dbname`).
-async fn database_url_from_secret(
+/// Reads a secret's text from Secrets Manager.
+async fn secret_text(
     secrets: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
 ) -> Result<String, ConfigError> {
@@ -135,10 +150,10 @@ async fn database_url_from_secret(
         .send()
         .await
         .map_err(|e| secret_error(Box::new(e)))?;
-    let text = value
+    value
         .secret_string()
-        .ok_or_else(|| secret_error("the secret has no string value".into()))?;
-    database_url_from_secret_text(text).map_err(|reason| secret_error(reason.into()))
+        .map(str::to_owned)
+        .ok_or_else(|| secret_error("the secret has no string value".into()))
 }
 
 #[derive(serde::Deserialize)]
@@ -150,6 +165,8 @@ struct RdsSecret {
     dbname: Option<String>,
 }
 
+/// A database URL from a secret holding either the URL itself or the JSON document RDS
+/// writes for managed credentials (`username`, `password`, `host`, `port`, `dbname`).
 fn database_url_from_secret_text(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {

@@ -23,7 +23,7 @@ pub struct ApiError {
 }
 
 /// The body of a problem+json answer.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI reference naming the kind of problem.
     #[serde(rename = "type")]
@@ -105,6 +105,27 @@ impl ApiError {
         error
     }
 
+    /// 401: no credentials, or credentials that are not valid.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// Maps a unique violation of one of `constraints` (constraint, field, detail) to a 409
+    /// naming the field; any other error converts as usual.
+    pub fn from_unique_violation(error: sqlx::Error, constraints: &[(&str, &str, &str)]) -> Self {
+        let violated = error
+            .as_database_error()
+            .filter(|d| d.is_unique_violation())
+            .and_then(|d| d.constraint());
+        match constraints
+            .iter()
+            .find(|(name, ..)| Some(*name) == violated)
+        {
+            Some((_, field, detail)) => Self::conflict(*detail).with_field(*field),
+            None => Self::from(error),
+        }
+    }
+
     /// Names the request field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
@@ -171,9 +192,14 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tocsin\""),
+            );
+        }
         response
     }
 }

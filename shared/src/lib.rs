@@ -4,17 +4,25 @@
 //! once per cold start and hand events to the plain async functions exported here, which
 //! the local runner and the tests call the same way.
 
+pub mod agent;
 pub mod alerts;
+pub mod api;
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod http;
+pub mod inbox;
+pub mod incidents;
 pub mod ingest;
 pub mod jobs;
 pub mod notify;
 pub mod outbox;
+pub mod rules;
 pub mod state;
 pub mod telemetry;
+pub mod tenancy;
 
 pub use db::MIGRATOR;
 pub use error::ApiError;

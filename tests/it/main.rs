@@ -3,7 +3,9 @@
 // A failed unwrap is a failed test, which is what a test helper should do.
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod aws;
+mod data_model;
 mod ingest_errors;
 mod outbox;
 mod runner;

@@ -40,6 +40,7 @@ pub fn test_config(queue: &QueuePair) -> Config {
         notify_retry_max: Duration::ZERO,
         provider_timeout: Duration::from_secs(2),
         outbox_relay_grace: Duration::ZERO,
+        bootstrap_token: None,
     }
 }
 
@@ -115,20 +116,60 @@ impl TestApp {
             .oneshot(request)
             .await
             .expect("the router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("reading the body")
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        TestResponse {
-            status,
-            headers,
-            body,
+        read_response(response).await
+    }
+
+    /// Sends a request to the `api` function's router, with `key` as the bearer token and
+    /// `body` as JSON.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
         }
+        let body = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response =
+            shared::error::with_problem_fallbacks(shared::api::router(self.state.clone()))
+                .oneshot(request.body(body).expect("a valid request"))
+                .await
+                .expect("the router is infallible");
+        read_response(response).await
+    }
+
+    /// Creates an API key in `workspace_id` acting as `role`, narrowed to `scopes`.
+    pub async fn create_key(
+        &self,
+        workspace_id: Uuid,
+        role: shared::tenancy::UserRole,
+        scopes: &[&str],
+    ) -> shared::tenancy::CreatedApiKey {
+        let mut conn = self.state.db.acquire().await.expect("a connection");
+        let new_key = shared::tenancy::NewApiKey {
+            name: format!("test {role:?} key"),
+            role: Some(role),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_at: None,
+        };
+        shared::tenancy::insert_api_key(
+            &mut conn,
+            workspace_id,
+            &new_key,
+            shared::tenancy::UserRole::Admin,
+            None,
+        )
+        .await
+        .expect("creating the key")
     }
 
     /// POSTs `body` as JSON to this test's integration.
@@ -220,6 +261,23 @@ impl TestApp {
         for url in [&self.queue.url, &self.queue.dlq_url] {
             let _ = self.state.sqs.delete_queue().queue_url(url).send().await;
         }
+    }
+}
+
+async fn read_response(response: axum::response::Response) -> TestResponse {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("reading the body")
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    TestResponse {
+        status,
+        headers,
+        body,
     }
 }
 

@@ -35,7 +35,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What a monitoring tool is told when its request was accepted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Accepted {
     /// Always `accepted`: the alert is stored and notifications are queued.
     pub status: String,
@@ -65,8 +65,24 @@ pub struct Integration {
     pub is_active: bool,
 }
 
-/// `POST /v1/integrations/{id}/webhook`.
-async fn receive_webhook(
+/// Receives alerts from a monitoring tool. The body's format is the integration's type;
+/// `generic` is described in docs/ingest-generic.md.
+#[utoipa::path(
+    post, path = "/v1/integrations/{id}/webhook", tag = "ingest",
+    security(()),
+    params(("id" = uuid::Uuid, Path, description = "The integration's id")),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Stored; notifications queued", body = Accepted),
+        (status = 400, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The integration is disabled", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such integration", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON content type", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn receive_webhook(
     State(state): State<AppState>,
     Path(integration_id): Path<String>,
     headers: HeaderMap,
@@ -142,8 +158,8 @@ pub async fn accept_webhook(
         Err(error) => return Err(error),
     }
 
-    let parsed = check_content_type(headers)
-        .and_then(|()| parse_json(&body))
+    let parsed = crate::http::require_json_content_type(headers)
+        .and_then(|()| crate::http::parse_json_value(&body))
         .and_then(|value| {
             if integration.is_active {
                 generic::parse(value, Utc::now())
@@ -252,41 +268,6 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().chars().take(255).collect::<String>())
         .filter(|v| !v.is_empty())
-}
-
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err(ApiError::unsupported_media_type(
-            "the Content-Type header is missing; send application/json",
-        ));
-    };
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
-        Ok(())
-    } else {
-        Err(ApiError::unsupported_media_type(format!(
-            "Content-Type {essence:?} is not accepted; send application/json"
-        )))
-    }
-}
-
-fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })
 }
 
 /// Decides where the raw body is kept: inline when small (as JSON if it parses, else as a

@@ -10,7 +10,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The kind of destination (seed 001 `NotificationChannel`, with seed 000's providers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "channel_kind", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
@@ -26,7 +28,9 @@ pub enum ChannelKind {
 }
 
 /// Where a message is on its way (seed 001 delivery status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "delivery_status", rename_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeliveryStatus {
