@@ -122,14 +122,26 @@ urllib.request.urlopen(sys.argv[1] + "/moto-api/data.json", timeout=1)
 PY
 }
 
+# Points DATABASE_URL at a database of its own for the tests, beside the one `make run`
+# keeps its demo data in: <name>_test on the same server.
+use_test_database() {
+  local base="${DATABASE_URL%%\?*}"
+  export DATABASE_URL="${base}_test${DATABASE_URL#"$base"}"
+}
+
 # Builds the local runner (queries checked against .sqlx/, so no database is needed to
-# compile), creates the database, applies migrations and creates the AWS resources.
-# Leaves the functions' environment in .local/aws.env and exported.
+# compile), creates the database (recreates it with `recreate`), applies migrations and
+# creates the AWS resources. Leaves the functions' environment in .local/aws.env, exported.
 prepare_local_stack() {
   say "building the local runner"
   (cd "$ROOT" && SQLX_OFFLINE=true cargo build --quiet -p tocsin-local)
-  say "creating the database and applying migrations"
-  "$ROOT/target/debug/tocsin-local" migrate
+  if [ "${1:-}" = recreate ]; then
+    say "recreating the test database and applying migrations"
+    "$ROOT/target/debug/tocsin-local" migrate --recreate
+  else
+    say "creating the database if needed and applying migrations"
+    "$ROOT/target/debug/tocsin-local" migrate
+  fi
   say "creating the queues, bucket and secret on the local AWS endpoint"
   "$ROOT/target/debug/tocsin-local" bootstrap > "$LOCAL/aws.env"
   set -a; . "$LOCAL/aws.env"; set +a

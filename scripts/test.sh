@@ -13,13 +13,14 @@ say "linting template.yaml (cfn-lint) and checking every reference in it"
 "$VENVS/cfn-lint/bin/python" scripts/check_template_refs.py template.yaml
 
 ensure_postgres
+use_test_database
 ensure_moto
 ensure_sqlx_cli
 
 say "running clippy"
 SQLX_OFFLINE=true cargo clippy --quiet --workspace --all-targets -- -D warnings
 
-prepare_local_stack
+prepare_local_stack recreate
 say "checking that .sqlx/ matches the queries and the migrated schema"
 cargo sqlx prepare --workspace --check -- --all-targets
 

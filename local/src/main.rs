@@ -33,7 +33,11 @@ enum Command {
     },
     /// Create the database if missing and apply the migrations (what the `migrate`
     /// function does in AWS).
-    Migrate,
+    Migrate {
+        /// Drop and recreate the database first (`make test` does, on its own database).
+        #[arg(long)]
+        recreate: bool,
+    },
     /// Create the queues, bucket and secret on the local AWS endpoint; print their
     /// environment as NAME=value lines.
     Bootstrap {
@@ -78,7 +82,14 @@ async fn main() -> anyhow::Result<()> {
             }
             tracing::info!("stopped");
         }
-        Command::Migrate => {
+        Command::Migrate { recreate } => {
+            if recreate {
+                use sqlx::migrate::MigrateDatabase;
+                let url = std::env::var("DATABASE_URL").context("DATABASE_URL is required")?;
+                sqlx::Postgres::drop_database(&url)
+                    .await
+                    .context("dropping DATABASE_URL's database")?;
+            }
             let pool = pool_from_env().await?;
             let applied = shared::db::migrate(&pool).await?;
             tracing::info!(
