@@ -61,6 +61,18 @@ pub enum AlertStatus {
     Closed,
 }
 
+/// What an incoming event asks for an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertAction {
+    /// Open it, or update the open alert with the same dedup key.
+    Trigger,
+    /// Acknowledge the open alert with the same dedup key.
+    Acknowledge,
+    /// Resolve the open alert with the same dedup key.
+    Resolve,
+}
+
 /// An alert as parsed from a tool's payload, before it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NormalizedAlert {
@@ -69,6 +81,10 @@ pub struct NormalizedAlert {
     pub severity: Severity,
     /// The tool's id for the alert; repeats with the same key are the same alert.
     pub dedup_key: Option<String>,
+    /// What groups it with other alerts into one incident; the dedup key when absent.
+    pub group_key: Option<String>,
+    /// What the event asks for.
+    pub action: AlertAction,
     pub triggered_at: DateTime<Utc>,
     /// The tool's own fields, kept as sent.
     pub metadata: serde_json::Value,
@@ -80,41 +96,16 @@ impl NormalizedAlert {
         use sha2::{Digest, Sha256};
         let canonical = serde_json::json!([
             source,
+            self.action,
             self.title,
             self.description,
             self.severity.as_str(),
             self.dedup_key,
+            self.group_key,
             self.metadata,
         ]);
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
-}
-
-/// Stores a new OPEN alert; returns its id.
-pub async fn insert_alert(
-    conn: &mut PgConnection,
-    workspace_id: Uuid,
-    integration_id: Uuid,
-    source: &str,
-    alert: &NormalizedAlert,
-) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"INSERT INTO alert (workspace_id, integration_id, title, description, severity, source,
-                              external_id, triggered_at, metadata)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           RETURNING id"#,
-        workspace_id,
-        integration_id,
-        alert.title,
-        alert.description,
-        alert.severity as Severity,
-        source,
-        alert.dedup_key,
-        alert.triggered_at,
-        alert.metadata,
-    )
-    .fetch_one(&mut *conn)
-    .await
 }
 
 /// An alert as stored.

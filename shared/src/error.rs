@@ -94,6 +94,11 @@ impl ApiError {
         .with_field("content-type")
     }
 
+    /// 501: the request is valid, but this version cannot do it.
+    pub fn not_implemented(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "not-implemented", detail)
+    }
+
     /// 500: something on our side failed. The cause is logged, never shown.
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         let mut error = Self::new(

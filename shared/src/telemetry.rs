@@ -1,4 +1,5 @@
-//! Tracing: JSON lines in Lambda (CloudWatch parses them), readable lines locally.
+//! Tracing: JSON lines in Lambda (CloudWatch parses them), readable lines locally, on
+//! stderr.
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,7 +12,10 @@ pub fn init() {
         Ok("text") => false,
         _ => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // stderr: the CLIs print their results on stdout, and Lambda sends both to CloudWatch.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests, the local runner calling into functions) keeps the first.
     let _ = if json {
         builder

@@ -27,8 +27,9 @@ async fn an_alert_posted_to_the_webhook_is_delivered_to_the_channel(pool: PgPool
         .and(header("webhook-id", logs[0].id.to_string().as_str()))
         .and(header_exists("user-agent"))
         .and(body_partial_json(json!({
-            "type": "alert.triggered",
+            "type": "incident.triggered",
             "notification_id": logs[0].id,
+            "incident": {"title": "Checkout is failing", "priority": "CRITICAL", "status": "TRIGGERED", "alert_count": 1},
             "alert": {
                 "id": alert_id,
                 "title": "Checkout is failing",

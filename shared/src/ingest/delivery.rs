@@ -69,6 +69,10 @@ pub struct NewDelivery {
     pub status_code: u16,
     pub error_message: Option<String>,
     pub alert_id: Option<Uuid>,
+    /// The answer given, for an accepted request.
+    pub response_body: Option<serde_json::Value>,
+    /// For a repeat: the delivery whose answer it got.
+    pub duplicate_of: Option<Uuid>,
 }
 
 /// Writes the audit record of one request.
@@ -79,8 +83,9 @@ pub async fn record_delivery(
     sqlx::query!(
         r#"INSERT INTO webhook_delivery
                (id, workspace_id, integration_id, idempotency_key, content_fingerprint,
-                raw_payload, raw_payload_s3_key, headers, status_code, error_message, alert_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+                raw_payload, raw_payload_s3_key, headers, status_code, error_message, alert_id,
+                response_body, duplicate_of)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
         delivery.id,
         delivery.workspace_id,
         delivery.integration_id,
@@ -92,6 +97,25 @@ pub async fn record_delivery(
         i32::from(delivery.status_code),
         delivery.error_message,
         delivery.alert_id,
+        delivery.response_body,
+        delivery.duplicate_of,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records every alert a delivery opened or changed.
+pub async fn link_alerts(
+    conn: &mut PgConnection,
+    delivery_id: Uuid,
+    alert_ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO webhook_delivery_alert (webhook_delivery_id, alert_id)
+         SELECT $1, UNNEST($2::uuid[]) ON CONFLICT DO NOTHING",
+        delivery_id,
+        alert_ids,
     )
     .execute(&mut *conn)
     .await?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::alerts::{NormalizedAlert, Severity};
+use crate::alerts::{AlertAction, NormalizedAlert, Severity};
 use crate::error::ApiError;
 
 /// Longest title accepted, in characters.
@@ -22,6 +22,8 @@ struct GenericAlert {
     severity: Option<String>,
     description: Option<String>,
     dedup_key: Option<String>,
+    group_key: Option<String>,
+    action: Option<AlertAction>,
     triggered_at: Option<DateTime<Utc>>,
     details: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -39,7 +41,30 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
         ApiError::invalid_field(field.clone(), format!("{field}: {}", e.inner()))
     })?;
 
-    let title = alert.title.as_deref().map(str::trim).unwrap_or_default();
+    let action = alert.action.unwrap_or(AlertAction::Trigger);
+    let dedup_key = alert
+        .dedup_key
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty());
+    if action != AlertAction::Trigger && dedup_key.is_none() {
+        return Err(ApiError::invalid_field(
+            "dedup_key",
+            "dedup_key is required to acknowledge or resolve an alert",
+        ));
+    }
+    // Acknowledge and resolve name an alert by its dedup key; title and severity are
+    // only needed to open one.
+    let fallback_title = (action != AlertAction::Trigger)
+        .then(|| dedup_key.clone())
+        .flatten();
+    let title = alert
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .or(fallback_title)
+        .unwrap_or_default();
     if title.is_empty() {
         return Err(ApiError::invalid_field(
             "title",
@@ -52,13 +77,15 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
             format!("title must be at most {MAX_TITLE_CHARS} characters"),
         ));
     }
-    let severity_name = alert.severity.as_deref().unwrap_or_default();
-    let severity = Severity::parse(severity_name).ok_or_else(|| {
-        ApiError::invalid_field(
-            "severity",
-            "severity is required and must be one of CRITICAL, HIGH, MEDIUM, LOW, INFO",
-        )
-    })?;
+    let severity = match (alert.severity.as_deref(), action) {
+        (None, AlertAction::Acknowledge | AlertAction::Resolve) => Severity::Info,
+        (name, _) => Severity::parse(name.unwrap_or_default()).ok_or_else(|| {
+            ApiError::invalid_field(
+                "severity",
+                "severity is required and must be one of CRITICAL, HIGH, MEDIUM, LOW, INFO",
+            )
+        })?,
+    };
     let description = alert.description.filter(|d| !d.trim().is_empty());
     if description
         .as_deref()
@@ -69,10 +96,6 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
             format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
-    let dedup_key = alert
-        .dedup_key
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty());
     if dedup_key
         .as_deref()
         .is_some_and(|k| k.chars().count() > MAX_DEDUP_KEY_CHARS)
@@ -82,6 +105,10 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
             format!("dedup_key must be at most {MAX_DEDUP_KEY_CHARS} characters"),
         ));
     }
+    let group_key = alert
+        .group_key
+        .map(|k| k.trim().chars().take(1024).collect::<String>())
+        .filter(|k| !k.is_empty());
     let details = serde_json::Value::Object(alert.details.unwrap_or_default());
     if details.to_string().len() > MAX_DETAILS_BYTES {
         return Err(ApiError::invalid_field(
@@ -90,10 +117,12 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
         ));
     }
     Ok(NormalizedAlert {
-        title: title.to_owned(),
+        title,
         description,
         severity,
         dedup_key,
+        group_key,
+        action,
         triggered_at: alert.triggered_at.unwrap_or(now),
         metadata: serde_json::json!({ "details": details }),
     })

@@ -2,8 +2,10 @@
 //! request is recorded, parsed into alerts, and fans out into notification jobs, all in
 //! one transaction.
 
+pub mod alertmanager;
 pub mod delivery;
 pub mod generic;
+mod store;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -17,9 +19,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::alerts::{self, NormalizedAlert};
+use crate::alerts::NormalizedAlert;
 use crate::error::ApiError;
-use crate::notify;
 use crate::outbox;
 use crate::state::AppState;
 use delivery::NewDelivery;
@@ -62,7 +63,11 @@ pub struct Integration {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub name: String,
+    /// The tool, which decides the payload format.
+    pub kind: String,
     pub is_active: bool,
+    pub deduplication_window_minutes: i32,
+    pub default_service_id: Option<Uuid>,
 }
 
 /// Receives alerts from a monitoring tool. The body's format is the integration's type;
@@ -143,6 +148,8 @@ pub async fn accept_webhook(
         status_code: StatusCode::ACCEPTED.as_u16(),
         error_message: None,
         alert_id: None,
+        response_body: None,
+        duplicate_of: None,
     };
     let Ok(body) = body else {
         let error = ApiError::payload_too_large(state.config.ingest_max_body_bytes);
@@ -162,65 +169,34 @@ pub async fn accept_webhook(
         .and_then(|()| crate::http::parse_json_value(&body))
         .and_then(|value| {
             if integration.is_active {
-                generic::parse(value, Utc::now())
+                parse_format(&integration.kind, value)
             } else {
                 Err(ApiError::forbidden("this integration is disabled"))
             }
         });
-    let alert = match parsed {
-        Ok(alert) => alert,
+    let alerts = match parsed {
+        Ok(alerts) => alerts,
         Err(error) => return Err(reject(state, delivery, error).await),
     };
-    delivery.content_fingerprint = alert.fingerprint(&integration.name);
-    store_alert(state, &integration, delivery, &alert).await
+    // What makes two requests the same: the alerts they carry, not their arrival.
+    let mut content = Sha256::new();
+    for alert in &alerts {
+        content.update(alert.fingerprint(&integration.name).as_bytes());
+    }
+    delivery.content_fingerprint = hex::encode(content.finalize());
+    store::store(state, &integration, delivery, &alerts).await
 }
 
-/// The one transaction of an accepted request.
-async fn store_alert(
-    state: &AppState,
-    integration: &Integration,
-    mut delivery: NewDelivery,
-    alert: &NormalizedAlert,
-) -> Result<Ingested, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let alert_id = alerts::insert_alert(
-        &mut tx,
-        integration.workspace_id,
-        integration.id,
-        &integration.name,
-        alert,
-    )
-    .await?;
-    delivery.alert_id = Some(alert_id);
-    delivery::record_delivery(&mut tx, &delivery).await?;
-    let log_ids =
-        notify::queue_alert_notifications(&mut tx, integration.workspace_id, alert_id).await?;
-    let jobs: Vec<_> = log_ids
-        .iter()
-        .map(
-            |&notification_log_id| crate::jobs::Job::DeliverNotification {
-                notification_log_id,
-            },
-        )
-        .collect();
-    let outbox_ids = outbox::enqueue(&mut tx, &jobs).await?;
-    tx.commit().await?;
-    tracing::info!(
-        alert_id = %alert_id,
-        integration_id = %integration.id,
-        delivery_id = %delivery.id,
-        notifications = log_ids.len(),
-        "alert accepted"
-    );
-    Ok(Ingested {
-        answer: Accepted {
-            status: "accepted".to_owned(),
-            delivery_id: delivery.id,
-            alert_ids: vec![alert_id],
-            notifications_queued: log_ids.len(),
-        },
-        outbox_ids,
-    })
+/// Parses a body in the format of the integration's tool.
+fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAlert>, ApiError> {
+    let now = Utc::now();
+    match kind {
+        "generic" => generic::parse(value, now).map(|alert| vec![alert]),
+        "alertmanager" => alertmanager::parse(value, now),
+        other => Err(ApiError::not_implemented(format!(
+            "integrations of type {other} cannot receive alerts in this version"
+        ))),
+    }
 }
 
 /// Records a refused request and returns the error to answer it with. If even the record
@@ -253,7 +229,9 @@ async fn find_integration(state: &AppState, id: &str) -> Result<Integration, Api
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     sqlx::query_as!(
         Integration,
-        "SELECT id, workspace_id, name, is_active FROM integration WHERE id = $1",
+        r#"SELECT id, workspace_id, name, type AS kind, is_active, deduplication_window_minutes,
+                  default_service_id
+           FROM integration WHERE id = $1"#,
         id,
     )
     .fetch_optional(&state.db)

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{ChannelKind, DeliveryStatus};
+use super::{ChannelKind, DeliveryStatus, NotificationEvent};
 
 /// A row this attempt owns until its lease runs out.
 #[derive(Debug, Clone)]
@@ -15,8 +15,11 @@ pub struct ClaimedNotification {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub alert_id: Option<Uuid>,
+    pub incident_id: Option<Uuid>,
     pub notification_channel_id: Option<Uuid>,
     pub channel: ChannelKind,
+    /// What the message says happened.
+    pub event: NotificationEvent,
     /// Attempts made, this one included.
     pub attempt_count: i32,
 }
@@ -44,8 +47,9 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim, sqlx
                locked_until = now() + make_interval(secs => $2), updated_at = now()
            WHERE id = $1
              AND (status = 'QUEUED' OR (status = 'SENDING' AND locked_until < now()))
-           RETURNING id, workspace_id, alert_id, notification_channel_id,
-                     channel AS "channel: ChannelKind", attempt_count"#,
+           RETURNING id, workspace_id, alert_id, incident_id, notification_channel_id,
+                     channel AS "channel: ChannelKind", event AS "event: NotificationEvent",
+                     attempt_count"#,
         id,
         lease.as_secs_f64(),
     )

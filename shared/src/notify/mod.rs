@@ -46,25 +46,63 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-/// Writes a QUEUED `notification_log` row for every enabled channel of the workspace;
-/// returns their ids. Runs inside the caller's transaction.
-pub async fn queue_alert_notifications(
+/// What a notification says happened (`notification_event`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "notification_event")]
+pub enum NotificationEvent {
+    #[sqlx(rename = "alert.triggered")]
+    #[serde(rename = "alert.triggered")]
+    AlertTriggered,
+    #[sqlx(rename = "incident.triggered")]
+    #[serde(rename = "incident.triggered")]
+    IncidentTriggered,
+    #[sqlx(rename = "incident.acknowledged")]
+    #[serde(rename = "incident.acknowledged")]
+    IncidentAcknowledged,
+    #[sqlx(rename = "incident.resolved")]
+    #[serde(rename = "incident.resolved")]
+    IncidentResolved,
+}
+
+/// Writes a QUEUED `notification_log` row about `event` for every enabled channel of the
+/// workspace; returns their ids. Runs inside the caller's transaction.
+pub async fn queue_incident_notifications(
     conn: &mut PgConnection,
     workspace_id: Uuid,
+    incident_id: Uuid,
     alert_id: Uuid,
+    event: NotificationEvent,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"INSERT INTO notification_log (workspace_id, alert_id, notification_channel_id, channel)
-           SELECT workspace_id, $2, id, provider
+        r#"INSERT INTO notification_log (workspace_id, incident_id, alert_id, notification_channel_id,
+                                         channel, event)
+           SELECT workspace_id, $2, $3, id, provider, $4
            FROM notification_channel
            WHERE workspace_id = $1 AND enabled
            ORDER BY created_at, id
            RETURNING id"#,
         workspace_id,
+        incident_id,
         alert_id,
+        event as NotificationEvent,
     )
     .fetch_all(&mut *conn)
     .await
+}
+
+/// What a provider is asked to deliver.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The notification's id; the same on every retry, so receivers can drop repeats.
+    pub notification_id: Uuid,
+    /// What happened.
+    pub event: NotificationEvent,
+    /// The alert that caused it.
+    pub alert: &'a crate::alerts::Alert,
+    /// The incident the alert belongs to.
+    pub incident: Option<&'a crate::incidents::Incident>,
 }
 
 /// How one attempt to hand a message to a provider went.

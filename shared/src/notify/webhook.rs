@@ -6,8 +6,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::DeliveryOutcome;
-use crate::alerts::Alert;
+use super::{DeliveryOutcome, Message, NotificationEvent};
 
 /// A webhook channel's `config`.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,12 +18,14 @@ pub struct WebhookConfig {
 /// The JSON body a webhook channel receives.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebhookBody {
-    /// The event, `alert.triggered`.
+    /// What happened: `incident.triggered`, `incident.acknowledged`, `incident.resolved`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: NotificationEvent,
     /// The notification's id; the same on every retry, so receivers can drop repeats.
     pub notification_id: Uuid,
-    /// The alert the notification is about.
+    /// The incident, when the alert belongs to one.
+    pub incident: Option<serde_json::Value>,
+    /// The alert that caused the notification.
     pub alert: serde_json::Value,
 }
 
@@ -35,8 +36,7 @@ const ERROR_BODY_CHARS: usize = 500;
 pub async fn send(
     http: &reqwest::Client,
     config: &serde_json::Value,
-    notification_id: Uuid,
-    alert: &Alert,
+    message: &Message<'_>,
 ) -> DeliveryOutcome {
     let config = match WebhookConfig::deserialize(config) {
         Ok(config) => config,
@@ -57,13 +57,16 @@ pub async fn send(
         }
     };
     let body = WebhookBody {
-        kind: "alert.triggered".to_owned(),
-        notification_id,
-        alert: serde_json::to_value(alert).unwrap_or_default(),
+        kind: message.event,
+        notification_id: message.notification_id,
+        incident: message
+            .incident
+            .map(|incident| serde_json::to_value(incident).unwrap_or_default()),
+        alert: serde_json::to_value(message.alert).unwrap_or_default(),
     };
     let response = http
         .post(url)
-        .header("webhook-id", notification_id.to_string())
+        .header("webhook-id", message.notification_id.to_string())
         .json(&body)
         .send()
         .await;

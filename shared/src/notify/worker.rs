@@ -136,16 +136,24 @@ async fn attempt(
         Some(alert_id) => crate::alerts::find_alert(&mut conn, row.workspace_id, alert_id).await?,
         None => None,
     };
+    let incident = match row.incident_id {
+        Some(id) => crate::incidents::find_incident(&mut conn, row.workspace_id, id).await?,
+        None => None,
+    };
     drop(conn);
     let Some(alert) = alert else {
         return Ok(permanent(
             "the alert this notification is about no longer exists",
         ));
     };
+    let message = super::Message {
+        notification_id: row.id,
+        event: row.event,
+        alert: &alert,
+        incident: incident.as_ref(),
+    };
     Ok(match row.channel {
-        ChannelKind::Webhook => {
-            super::webhook::send(&state.http, &channel.config, row.id, &alert).await
-        }
+        ChannelKind::Webhook => super::webhook::send(&state.http, &channel.config, &message).await,
         other => permanent(&format!(
             "channels of kind {other:?} cannot be delivered by this version"
         )),
