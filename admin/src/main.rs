@@ -104,22 +104,11 @@ fn problem(error: shared::ApiError) -> anyhow::Error {
 }
 
 async fn connect() -> anyhow::Result<sqlx::PgPool> {
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => secrecy::SecretString::from(url),
-        _ => {
-            let sdk_config = shared::aws::load_sdk_config().await;
-            let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config);
-            // Read like a function would; only the database settings matter here.
-            let lookup = |name: &str| match name {
-                "NOTIFICATIONS_QUEUE_URL" | "DATA_BUCKET" => Some("unused".to_owned()),
-                other => std::env::var(other).ok(),
-            };
-            shared::config::Config::from_lookup(lookup, &secrets)
-                .await
-                .context("set DATABASE_URL or DATABASE_URL_SECRET_ID")?
-                .database_url
-        }
-    };
+    let sdk_config = shared::aws::load_sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config);
+    let url = shared::config::database_url_from_lookup(|name| std::env::var(name).ok(), &secrets)
+        .await
+        .context("set DATABASE_URL or DATABASE_URL_SECRET_ID")?;
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(url.expose_secret())

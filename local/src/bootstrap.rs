@@ -16,6 +16,7 @@ pub struct Names {
     pub notifications_dlq: String,
     pub data_bucket: String,
     pub database_url_secret: String,
+    pub encryption_key_secret: String,
 }
 
 impl Names {
@@ -26,6 +27,7 @@ impl Names {
             notifications_dlq: format!("tocsin-{stage}-notifications-dlq"),
             data_bucket: format!("tocsin-{stage}-{account}-data"),
             database_url_secret: format!("tocsin/{stage}/database-url"),
+            encryption_key_secret: format!("tocsin/{stage}/encryption-key"),
         }
     }
 }
@@ -148,23 +150,53 @@ pub async fn put_secret(
     }
 }
 
+/// Creates the secret `name` with a random 64-character value unless it exists. Never
+/// replaced: the values encrypted with it would no longer open.
+pub async fn create_random_secret_if_missing(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> anyhow::Result<()> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let created = secrets
+        .create_secret()
+        .name(name)
+        .secret_string(hex::encode(bytes))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(error).with_context(|| format!("creating secret {name}")),
+    }
+}
+
 /// What bootstrapping created, as the environment the functions read.
 #[derive(Debug, Clone)]
 pub struct Bootstrapped {
     pub notifications: QueuePair,
     pub data_bucket: String,
     pub database_url_secret: String,
+    pub encryption_key_secret: String,
 }
 
 impl Bootstrapped {
     /// `NAME=value` lines for the functions' environment.
     pub fn env_lines(&self) -> String {
         format!(
-            "NOTIFICATIONS_QUEUE_URL={}\nNOTIFICATIONS_DLQ_URL={}\nDATA_BUCKET={}\nDATABASE_URL_SECRET_ID={}\n",
+            "NOTIFICATIONS_QUEUE_URL={}\nNOTIFICATIONS_DLQ_URL={}\nDATA_BUCKET={}\nDATABASE_URL_SECRET_ID={}\nENCRYPTION_KEY_SECRET_ID={}\n",
             self.notifications.url,
             self.notifications.dlq_url,
             self.data_bucket,
-            self.database_url_secret
+            self.database_url_secret,
+            self.encryption_key_secret
         )
     }
 }
@@ -187,9 +219,11 @@ pub async fn bootstrap(
     create_bucket(&shared::aws::s3_client(sdk_config), &names.data_bucket).await?;
     let secrets = aws_sdk_secretsmanager::Client::new(sdk_config);
     put_secret(&secrets, &names.database_url_secret, database_url).await?;
+    create_random_secret_if_missing(&secrets, &names.encryption_key_secret).await?;
     Ok(Bootstrapped {
         notifications,
         data_bucket: names.data_bucket.clone(),
         database_url_secret: names.database_url_secret.clone(),
+        encryption_key_secret: names.encryption_key_secret.clone(),
     })
 }

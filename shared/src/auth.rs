@@ -64,17 +64,23 @@ pub enum Scope {
     ApiKeysRead,
     #[serde(rename = "api_keys:write")]
     ApiKeysWrite,
+    #[serde(rename = "integrations:read")]
+    IntegrationsRead,
+    #[serde(rename = "integrations:write")]
+    IntegrationsWrite,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceWrite,
         Scope::UsersRead,
         Scope::UsersWrite,
         Scope::ApiKeysRead,
         Scope::ApiKeysWrite,
+        Scope::IntegrationsRead,
+        Scope::IntegrationsWrite,
     ];
 
     /// The scope's name, as stored in `api_key.scopes`.
@@ -86,6 +92,8 @@ impl Scope {
             Scope::UsersWrite => "users:write",
             Scope::ApiKeysRead => "api_keys:read",
             Scope::ApiKeysWrite => "api_keys:write",
+            Scope::IntegrationsRead => "integrations:read",
+            Scope::IntegrationsWrite => "integrations:write",
         }
     }
 
@@ -100,7 +108,10 @@ impl Scope {
         match role {
             UserRole::Admin => true,
             UserRole::Responder | UserRole::Viewer => {
-                matches!(self, Scope::WorkspaceRead | Scope::UsersRead)
+                matches!(
+                    self,
+                    Scope::WorkspaceRead | Scope::UsersRead | Scope::IntegrationsRead
+                )
             }
         }
     }

@@ -29,6 +29,9 @@ pub struct Config {
     /// Age after which the outbox relay re-sends a job the request that wrote it did not
     /// confirm (`OUTBOX_RELAY_GRACE_SECONDS`, default 30).
     pub outbox_relay_grace: Duration,
+    /// Key material for secrets stored in the database (`ENCRYPTION_KEY`, or the secret
+    /// named by `ENCRYPTION_KEY_SECRET_ID`); see [`crate::crypto`].
+    pub encryption_key: SecretString,
     /// Operator token for `POST /v1/workspaces` (`BOOTSTRAP_TOKEN`, or the secret named by
     /// `BOOTSTRAP_TOKEN_SECRET_ID`); without one, bootstrapping through the API is off.
     pub bootstrap_token: Option<SecretString>,
@@ -62,17 +65,18 @@ impl Config {
         secrets: &aws_sdk_secretsmanager::Client,
     ) -> Result<Self, ConfigError> {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let database_url = match (var("DATABASE_URL"), var("DATABASE_URL_SECRET_ID")) {
-            (Some(url), _) => url,
-            (None, Some(secret_id)) => {
-                let text = secret_text(secrets, &secret_id).await?;
-                database_url_from_secret_text(&text).map_err(|reason| ConfigError::Secret {
-                    secret_id,
-                    source: reason.into(),
-                })?
-            }
-            (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
+        let database_url = database_url(&var, secrets).await?;
+        let encryption_key = match (var("ENCRYPTION_KEY"), var("ENCRYPTION_KEY_SECRET_ID")) {
+            (Some(key), _) => key,
+            (None, Some(secret_id)) => secret_text(secrets, &secret_id).await?,
+            (None, None) => return Err(ConfigError::Missing("ENCRYPTION_KEY")),
         };
+        if encryption_key.trim().len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "ENCRYPTION_KEY",
+                reason: "it must be at least 32 characters of random text".to_owned(),
+            });
+        }
         let bootstrap_token = match (var("BOOTSTRAP_TOKEN"), var("BOOTSTRAP_TOKEN_SECRET_ID")) {
             (Some(token), _) => Some(token),
             (None, Some(secret_id)) => {
@@ -100,6 +104,7 @@ impl Config {
                 "OUTBOX_RELAY_GRACE_SECONDS",
                 30,
             )?),
+            encryption_key: SecretString::from(encryption_key),
             bootstrap_token: bootstrap_token.map(SecretString::from),
         })
     }
@@ -111,6 +116,32 @@ impl Config {
         match queue {
             crate::jobs::Queue::Notifications => &self.notifications_queue_url,
         }
+    }
+}
+
+/// The database URL: `DATABASE_URL`, or the secret named by `DATABASE_URL_SECRET_ID`.
+pub async fn database_url_from_lookup(
+    var: impl Fn(&str) -> Option<String>,
+    secrets: &aws_sdk_secretsmanager::Client,
+) -> Result<SecretString, ConfigError> {
+    let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    database_url(&var, secrets).await.map(SecretString::from)
+}
+
+async fn database_url(
+    var: &impl Fn(&str) -> Option<String>,
+    secrets: &aws_sdk_secretsmanager::Client,
+) -> Result<String, ConfigError> {
+    match (var("DATABASE_URL"), var("DATABASE_URL_SECRET_ID")) {
+        (Some(url), _) => Ok(url),
+        (None, Some(secret_id)) => {
+            let text = secret_text(secrets, &secret_id).await?;
+            database_url_from_secret_text(&text).map_err(|reason| ConfigError::Secret {
+                secret_id,
+                source: reason.into(),
+            })
+        }
+        (None, None) => Err(ConfigError::Missing("DATABASE_URL")),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -18,6 +18,8 @@ pub struct AppState {
     pub s3: aws_sdk_s3::Client,
     /// HTTP client for providers, with the configured timeout.
     pub http: reqwest::Client,
+    /// Encrypts and decrypts the secrets stored in the database.
+    pub cipher: crate::crypto::Cipher,
 }
 
 /// Why a function could not start.
@@ -58,7 +60,11 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(StartupError::Http)?;
+        use secrecy::ExposeSecret;
+        let cipher =
+            crate::crypto::Cipher::from_key_material(config.encryption_key.expose_secret());
         Ok(Self {
+            cipher,
             config: Arc::new(config),
             db,
             sqs: aws_sdk_sqs::Client::new(sdk_config),

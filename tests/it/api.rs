@@ -25,6 +25,9 @@ async fn the_openapi_document_describes_every_endpoint(pool: PgPool) {
         "/v1/api-keys",
         "/v1/api-keys/{id}",
         "/v1/integrations/{id}/webhook",
+        "/v1/integrations",
+        "/v1/integrations/{id}",
+        "/v1/integrations/{id}/rotate-secret",
     ] {
         assert!(
             document["paths"][path].is_object(),

@@ -25,6 +25,7 @@ async fn the_database_url_is_read_from_secrets_manager_by_name() {
         ("NOTIFICATIONS_QUEUE_URL", "http://queue".to_owned()),
         ("DATA_BUCKET", "bucket".to_owned()),
         ("NOTIFY_MAX_ATTEMPTS", "7".to_owned()),
+        ("ENCRYPTION_KEY", "k".repeat(40)),
     ]);
     let config = Config::from_lookup(lookup(&vars), &secrets).await.unwrap();
     assert_eq!(
@@ -46,6 +47,7 @@ async fn a_missing_or_bad_setting_is_named_and_a_missing_secret_fails_fast() {
     let mut vars = HashMap::from([
         ("DATABASE_URL", "postgres://localhost/x".to_owned()),
         ("DATA_BUCKET", "bucket".to_owned()),
+        ("ENCRYPTION_KEY", "k".repeat(40)),
     ]);
     let error = Config::from_lookup(lookup(&vars), &secrets)
         .await
@@ -150,6 +152,7 @@ fn the_local_resource_names_are_the_ones_template_yaml_declares() {
         &names.notifications_dlq,
         &names.data_bucket,
         &names.database_url_secret,
+        &names.encryption_key_secret,
     ] {
         assert!(
             template.contains(&format!("!Sub {name}\n")),

@@ -7,6 +7,7 @@ mod api;
 mod aws;
 mod data_model;
 mod ingest_errors;
+mod integrations;
 mod lifecycle;
 mod outbox;
 mod runner;

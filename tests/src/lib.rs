@@ -40,6 +40,7 @@ pub fn test_config(queue: &QueuePair) -> Config {
         notify_retry_max: Duration::ZERO,
         provider_timeout: Duration::from_secs(2),
         outbox_relay_grace: Duration::ZERO,
+        encryption_key: "test-encryption-key-0123456789-abcdefghij".into(),
         bootstrap_token: None,
     }
 }

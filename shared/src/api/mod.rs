@@ -2,6 +2,8 @@
 //! the OpenAPI 3.1 document describing every Tocsin endpoint (`GET /v1/openapi.json`).
 //! Each handler runs in one transaction and answers errors as problem+json.
 
+mod integrations;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -39,6 +41,7 @@ use crate::tenancy::{
         (name = "workspace", description = "The workspace the API key belongs to"),
         (name = "users", description = "People in the workspace"),
         (name = "api-keys", description = "Credentials for the API"),
+        (name = "integrations", description = "Monitoring tools, their verification and secrets"),
         (name = "ingest", description = "Endpoints monitoring tools post alerts to"),
     )
 )]
@@ -69,6 +72,16 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(get_api_key, revoke_api_key))
+        .routes(routes!(
+            integrations::list_integrations,
+            integrations::create_integration
+        ))
+        .routes(routes!(
+            integrations::get_integration,
+            integrations::update_integration,
+            integrations::delete_integration
+        ))
+        .routes(routes!(integrations::rotate_secret))
 }
 
 /// The OpenAPI document of every endpoint.

@@ -5,7 +5,9 @@
 pub mod alertmanager;
 pub mod delivery;
 pub mod generic;
+pub mod integrations;
 mod store;
+pub mod verify;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -68,6 +70,11 @@ pub struct Integration {
     pub is_active: bool,
     pub deduplication_window_minutes: i32,
     pub default_service_id: Option<Uuid>,
+    /// How its requests are authenticated.
+    pub verification: verify::VerificationConfig,
+    /// The secrets that verify now: the current one, and the previous one during a
+    /// rotation's grace period.
+    secrets: Vec<String>,
 }
 
 /// Receives alerts from a monitoring tool. The body's format is the integration's type;
@@ -80,6 +87,7 @@ pub struct Integration {
     responses(
         (status = 202, description = "Stored; notifications queued", body = Accepted),
         (status = 400, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Bad signature or token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The integration is disabled", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such integration", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -165,15 +173,22 @@ pub async fn accept_webhook(
         Err(error) => return Err(error),
     }
 
-    let parsed = crate::http::require_json_content_type(headers)
-        .and_then(|()| crate::http::parse_json_value(&body))
-        .and_then(|value| {
-            if integration.is_active {
-                parse_format(&integration.kind, value)
-            } else {
-                Err(ApiError::forbidden("this integration is disabled"))
-            }
-        });
+    let parsed = verify::verify(
+        &integration.verification,
+        &integration.secrets,
+        headers,
+        &body,
+        Utc::now(),
+    )
+    .and_then(|()| crate::http::require_json_content_type(headers))
+    .and_then(|()| crate::http::parse_json_value(&body))
+    .and_then(|value| {
+        if integration.is_active {
+            parse_format(&integration.kind, value)
+        } else {
+            Err(ApiError::forbidden("this integration is disabled"))
+        }
+    });
     let alerts = match parsed {
         Ok(alerts) => alerts,
         Err(error) => return Err(reject(state, delivery, error).await),
@@ -227,16 +242,49 @@ async fn reject(state: &AppState, mut delivery: NewDelivery, error: ApiError) ->
 async fn find_integration(state: &AppState, id: &str) -> Result<Integration, ApiError> {
     let not_found = || ApiError::not_found(format!("no integration has the id {id:?}"));
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    sqlx::query_as!(
-        Integration,
+    let row = sqlx::query!(
         r#"SELECT id, workspace_id, name, type AS kind, is_active, deduplication_window_minutes,
-                  default_service_id
+                  default_service_id, verification, signature_header, signature_algorithm,
+                  signature_format, signature_prefix, signature_timestamp_header,
+                  signature_tolerance_seconds, webhook_secret_ciphertext,
+                  CASE WHEN previous_secret_expires_at > now() THEN previous_secret_ciphertext END
+                      AS previous_secret_ciphertext
            FROM integration WHERE id = $1"#,
         id,
     )
     .fetch_optional(&state.db)
     .await?
-    .ok_or_else(not_found)
+    .ok_or_else(not_found)?;
+    let context = integrations::secret_context(row.id);
+    let secrets = [
+        row.webhook_secret_ciphertext,
+        row.previous_secret_ciphertext,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|sealed| state.cipher.open_text(&sealed, &context))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(ApiError::internal)?;
+    Ok(Integration {
+        id: row.id,
+        workspace_id: row.workspace_id,
+        name: row.name,
+        kind: row.kind,
+        is_active: row.is_active,
+        deduplication_window_minutes: row.deduplication_window_minutes,
+        default_service_id: row.default_service_id,
+        verification: verify::VerificationConfig {
+            verification: verify::Verification::parse(&row.verification)
+                .unwrap_or(verify::Verification::None),
+            header: row.signature_header,
+            algorithm: row.signature_algorithm,
+            format: row.signature_format,
+            prefix: row.signature_prefix,
+            timestamp_header: row.signature_timestamp_header,
+            tolerance_seconds: i64::from(row.signature_tolerance_seconds),
+        },
+        secrets,
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
