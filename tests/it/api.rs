@@ -28,6 +28,7 @@ async fn the_openapi_document_describes_every_endpoint(pool: PgPool) {
         "/v1/integrations",
         "/v1/integrations/{id}",
         "/v1/integrations/{id}/rotate-secret",
+        "/v2/enqueue",
     ] {
         assert!(
             document["paths"][path].is_object(),

@@ -10,5 +10,6 @@ mod ingest_errors;
 mod integrations;
 mod lifecycle;
 mod outbox;
+mod pagerduty;
 mod runner;
 mod slice;

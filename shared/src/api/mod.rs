@@ -35,7 +35,7 @@ use crate::tenancy::{
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    paths(crate::ingest::receive_webhook),
+    paths(crate::ingest::receive_webhook, crate::ingest::enqueue_pagerduty_event),
     components(schemas(Problem)),
     tags(
         (name = "workspace", description = "The workspace the API key belongs to"),

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::verify::{Verification, generate_secret};
+use super::verify::{Verification, generate_routing_key, generate_secret};
 use crate::crypto::Cipher;
 use crate::error::ApiError;
 
@@ -102,6 +102,27 @@ pub struct IntegrationPatch {
 pub struct SecretRotation {
     /// Minutes, 0 to 10080 (default 1440: a day).
     pub grace_period_minutes: Option<i32>,
+}
+
+/// Types whose tools find their integration by routing key (the secret) rather than by id.
+pub fn routes_by_key(kind: &str) -> bool {
+    kind == "pagerduty"
+}
+
+/// SHA-256 (hex) of a routing key, what `integration.routing_key_hash` holds.
+pub fn routing_key_hash(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn new_secret(kind: &str, verification: Verification) -> (String, Option<String>) {
+    if routes_by_key(kind) {
+        let key = generate_routing_key();
+        let hash = routing_key_hash(&key);
+        (key, Some(hash))
+    } else {
+        (generate_secret(verification), None)
+    }
 }
 
 /// What the encrypted secret is bound to.
@@ -309,14 +330,15 @@ pub async fn insert_integration(
     check_service(conn, workspace_id, new.default_service_id).await?;
 
     let id = Uuid::new_v4();
-    let secret = generate_secret(verification);
+    let (secret, routing_hash) = new_secret(&kind, verification);
     let sealed = cipher.seal(secret.as_bytes(), &secret_context(id));
     sqlx::query_scalar!(
         r#"INSERT INTO integration (id, workspace_id, name, type, verification, webhook_secret_ciphertext,
                                     signature_header, signature_algorithm, signature_format, signature_prefix,
                                     signature_timestamp_header, signature_tolerance_seconds,
-                                    deduplication_window_minutes, default_service_id, severity_mapping)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                    deduplication_window_minutes, default_service_id, severity_mapping,
+                                    routing_key_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            RETURNING id"#,
         id,
         workspace_id,
@@ -333,6 +355,7 @@ pub async fn insert_integration(
         window,
         new.default_service_id,
         mapping,
+        routing_hash,
     )
     .fetch_one(&mut *conn)
     .await
@@ -512,20 +535,20 @@ pub async fn rotate_secret(
         0,
         10_080,
     )?;
-    let verification = sqlx::query_scalar!(
-        "SELECT verification FROM integration WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
+    let current = sqlx::query!(
+        "SELECT type AS kind, verification FROM integration WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
         workspace_id,
         id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| not_found(id))?;
-    // An integration without verification gets HMAC with its first secret.
-    let verification = match Verification::parse(&verification) {
-        Some(Verification::None) | None => Verification::Hmac,
+    // An integration without verification gets its type's default with its first secret.
+    let verification = match Verification::parse(&current.verification) {
+        Some(Verification::None) | None => Verification::default_for(&current.kind),
         Some(v) => v,
     };
-    let secret = generate_secret(verification);
+    let (secret, routing_hash) = new_secret(&current.kind, verification);
     let sealed = cipher.seal(secret.as_bytes(), &secret_context(id));
     sqlx::query_scalar!(
         r#"UPDATE integration SET
@@ -534,6 +557,8 @@ pub async fn rotate_secret(
                                                  ELSE now() + make_interval(mins => $4) END,
                webhook_secret_ciphertext = $3,
                verification = $5,
+               previous_routing_key_hash = routing_key_hash,
+               routing_key_hash = $6,
                updated_at = now()
            WHERE workspace_id = $1 AND id = $2
            RETURNING id"#,
@@ -542,6 +567,7 @@ pub async fn rotate_secret(
         sealed,
         grace,
         verification.as_str(),
+        routing_hash,
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod delivery;
 pub mod generic;
 pub mod integrations;
+pub mod pagerduty;
 mod store;
 pub mod verify;
 
@@ -34,6 +35,7 @@ pub const INLINE_PAYLOAD_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/integrations/{id}/webhook", post(receive_webhook))
+        .route("/v2/enqueue", post(enqueue_pagerduty_event))
         .with_state(state)
 }
 
@@ -143,7 +145,59 @@ pub async fn accept_webhook(
     headers: &HeaderMap,
     body: Result<Bytes, BodyTooLarge>,
 ) -> Result<Ingested, ApiError> {
-    let integration = find_integration(state, integration_id).await?;
+    let not_found = || ApiError::not_found(format!("no integration has the id {integration_id:?}"));
+    let id = Uuid::parse_str(integration_id).map_err(|_| not_found())?;
+    let integration = find_integration(state, Some(id), None)
+        .await?
+        .ok_or_else(not_found)?;
+    let kind = integration.kind.clone();
+    accept(state, &integration, headers, body, true, |value| {
+        parse_format(&kind, value)
+    })
+    .await
+}
+
+/// Accepts an event of the PagerDuty Events API v2; also returns its dedup key.
+pub async fn accept_pagerduty_event(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BodyTooLarge>,
+) -> Result<(Ingested, String), ApiError> {
+    // The integration is known only from the body, so a body over the limit or not JSON
+    // cannot be recorded against one.
+    let bytes = body
+        .as_ref()
+        .map_err(|_| ApiError::payload_too_large(state.config.ingest_max_body_bytes))?;
+    let value = crate::http::parse_json_value(bytes)?;
+    let routing_key = pagerduty::routing_key(&value)?;
+    let hash = integrations::routing_key_hash(routing_key);
+    let integration = find_integration(state, None, Some(&hash))
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request("'routing_key' does not belong to any integration")
+                .with_field("routing_key")
+        })?;
+    let mut dedup_key = String::new();
+    // The routing key is the credential: no other verification.
+    let ingested = accept(state, &integration, headers, body, false, |value| {
+        let alert = pagerduty::parse(value, Utc::now())?;
+        dedup_key = alert.dedup_key.clone().unwrap_or_default();
+        Ok(vec![alert])
+    })
+    .await?;
+    Ok((ingested, dedup_key))
+}
+
+/// The pipeline every format shares: record the request, keep its body, verify it
+/// (unless the caller already did), check and parse it with `parse`, and store it.
+async fn accept(
+    state: &AppState,
+    integration: &Integration,
+    headers: &HeaderMap,
+    body: Result<Bytes, BodyTooLarge>,
+    verify_request: bool,
+    parse: impl FnOnce(serde_json::Value) -> Result<Vec<NormalizedAlert>, ApiError>,
+) -> Result<Ingested, ApiError> {
     let mut delivery = NewDelivery {
         id: Uuid::new_v4(),
         workspace_id: integration.workspace_id,
@@ -165,30 +219,31 @@ pub async fn accept_webhook(
         return Err(reject(state, delivery, error).await);
     };
     delivery.content_fingerprint = hex::encode(Sha256::digest(&body));
-    match keep_payload(state, &integration, &delivery, &body).await {
-        Ok((raw_payload, key)) => {
-            delivery.raw_payload = raw_payload;
-            delivery.raw_payload_s3_key = key;
-        }
-        Err(error) => return Err(error),
-    }
+    let (raw_payload, key) = keep_payload(state, integration, &delivery, &body).await?;
+    delivery.raw_payload = raw_payload;
+    delivery.raw_payload_s3_key = key;
 
-    let parsed = verify::verify(
-        &integration.verification,
-        &integration.secrets,
-        headers,
-        &body,
-        Utc::now(),
-    )
-    .and_then(|()| crate::http::require_json_content_type(headers))
-    .and_then(|()| crate::http::parse_json_value(&body))
-    .and_then(|value| {
-        if integration.is_active {
-            parse_format(&integration.kind, value)
-        } else {
-            Err(ApiError::forbidden("this integration is disabled"))
-        }
-    });
+    let verified = if verify_request {
+        verify::verify(
+            &integration.verification,
+            &integration.secrets,
+            headers,
+            &body,
+            Utc::now(),
+        )
+    } else {
+        Ok(())
+    };
+    let parsed = verified
+        .and_then(|()| crate::http::require_json_content_type(headers))
+        .and_then(|()| crate::http::parse_json_value(&body))
+        .and_then(|value| {
+            if integration.is_active {
+                parse(value)
+            } else {
+                Err(ApiError::forbidden("this integration is disabled"))
+            }
+        });
     let alerts = match parsed {
         Ok(alerts) => alerts,
         Err(error) => return Err(reject(state, delivery, error).await),
@@ -199,7 +254,39 @@ pub async fn accept_webhook(
         content.update(alert.fingerprint(&integration.name).as_bytes());
     }
     delivery.content_fingerprint = hex::encode(content.finalize());
-    store::store(state, &integration, delivery, &alerts).await
+    store::store(state, integration, delivery, &alerts).await
+}
+
+/// `POST /v2/enqueue`: the PagerDuty Events API v2.
+#[utoipa::path(
+    post, path = "/v2/enqueue", tag = "ingest",
+    security(()),
+    request_body(content = serde_json::Value, content_type = "application/json",
+                 description = "A PagerDuty Events API v2 event; routing_key is the integration's key"),
+    responses(
+        (status = 202, description = "Processed", body = pagerduty::EnqueueAccepted),
+        (status = 400, description = "Invalid event", body = pagerduty::EnqueueRefused),
+        (status = 413, description = "Body too large", body = pagerduty::EnqueueRefused),
+    )
+)]
+pub async fn enqueue_pagerduty_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = read_body(body, &headers, state.config.ingest_max_body_bytes).await;
+    match accept_pagerduty_event(&state, &headers, body).await {
+        Ok((ingested, dedup_key)) => {
+            outbox::dispatch(&state, &ingested.outbox_ids).await;
+            let answer = pagerduty::EnqueueAccepted {
+                status: "success".to_owned(),
+                message: "Event processed".to_owned(),
+                dedup_key,
+            };
+            (StatusCode::ACCEPTED, axum::Json(answer)).into_response()
+        }
+        Err(error) => pagerduty::refusal(error),
+    }
 }
 
 /// Parses a body in the format of the integration's tool.
@@ -208,6 +295,7 @@ fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAl
     match kind {
         "generic" => generic::parse(value, now).map(|alert| vec![alert]),
         "alertmanager" => alertmanager::parse(value, now),
+        "pagerduty" => pagerduty::parse(value, now).map(|alert| vec![alert]),
         other => Err(ApiError::not_implemented(format!(
             "integrations of type {other} cannot receive alerts in this version"
         ))),
@@ -239,9 +327,13 @@ async fn reject(state: &AppState, mut delivery: NewDelivery, error: ApiError) ->
     }
 }
 
-async fn find_integration(state: &AppState, id: &str) -> Result<Integration, ApiError> {
-    let not_found = || ApiError::not_found(format!("no integration has the id {id:?}"));
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+/// Finds an integration by id, or by a routing key's hash (the previous key counts during
+/// its grace period), with its secrets decrypted.
+async fn find_integration(
+    state: &AppState,
+    id: Option<Uuid>,
+    routing_key_hash: Option<&str>,
+) -> Result<Option<Integration>, ApiError> {
     let row = sqlx::query!(
         r#"SELECT id, workspace_id, name, type AS kind, is_active, deduplication_window_minutes,
                   default_service_id, verification, signature_header, signature_algorithm,
@@ -249,12 +341,17 @@ async fn find_integration(state: &AppState, id: &str) -> Result<Integration, Api
                   signature_tolerance_seconds, webhook_secret_ciphertext,
                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret_ciphertext END
                       AS previous_secret_ciphertext
-           FROM integration WHERE id = $1"#,
+           FROM integration
+           WHERE id = $1
+              OR routing_key_hash = $2
+              OR (previous_routing_key_hash = $2 AND previous_secret_expires_at > now())
+           LIMIT 1"#,
         id,
+        routing_key_hash,
     )
     .fetch_optional(&state.db)
-    .await?
-    .ok_or_else(not_found)?;
+    .await?;
+    let Some(row) = row else { return Ok(None) };
     let context = integrations::secret_context(row.id);
     let secrets = [
         row.webhook_secret_ciphertext,
@@ -265,7 +362,7 @@ async fn find_integration(state: &AppState, id: &str) -> Result<Integration, Api
     .map(|sealed| state.cipher.open_text(&sealed, &context))
     .collect::<Result<Vec<_>, _>>()
     .map_err(ApiError::internal)?;
-    Ok(Integration {
+    Ok(Some(Integration {
         id: row.id,
         workspace_id: row.workspace_id,
         name: row.name,
@@ -284,7 +381,7 @@ async fn find_integration(state: &AppState, id: &str) -> Result<Integration, Api
             tolerance_seconds: i64::from(row.signature_tolerance_seconds),
         },
         secrets,
-    })
+    }))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
