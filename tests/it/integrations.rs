@@ -389,3 +389,89 @@ async fn integration_settings_are_validated_and_isolated_per_workspace(pool: PgP
     );
     app.cleanup().await;
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_signed_grafana_group_with_a_resolved_alert_is_accepted(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let admin = app.create_key(app.workspace_id, UserRole::Admin, &[]).await;
+    let created = create(
+        &app,
+        &admin.key,
+        json!({"name": "grafana", "type": "grafana", "signature_timestamp_header": "X-Grafana-Alerting-Signature-Timestamp"}),
+    )
+    .await;
+    assert_eq!(
+        created.body["integration"]["signature_header"],
+        "X-Grafana-Alerting-Signature"
+    );
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    let id = created.body["integration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/grafana/mixed.json"
+    ))
+    .unwrap();
+    let sign = |ts: &str, body: &str| {
+        hex::encode(sign_hmac(
+            "sha256",
+            &secret,
+            Some((ts, ":")),
+            body.as_bytes(),
+        ))
+    };
+
+    let now = chrono::Utc::now().timestamp().to_string();
+    let signed = [
+        ("x-grafana-alerting-signature", sign(&now, &body)),
+        ("x-grafana-alerting-signature-timestamp", now.clone()),
+    ];
+    let response = post(&app, &id, &signed, &body).await;
+    assert_eq!(response.status, 202, "{:?}", response.body);
+    // The firing alert opened; the resolved one named no open alert.
+    let (status, severity, metadata): (String, String, serde_json::Value) =
+        sqlx::query_as("SELECT status::text, severity::text, metadata FROM alert")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), severity.as_str()), ("OPEN", "MEDIUM"));
+    assert_eq!(metadata["values"], json!({"B": 44.23, "C": 1}));
+    assert!(
+        metadata["value_string"]
+            .as_str()
+            .unwrap()
+            .contains("var='B'")
+    );
+    assert_eq!(metadata["org_id"], 1);
+
+    let old = (chrono::Utc::now().timestamp() - 3600).to_string();
+    let stale = [
+        ("x-grafana-alerting-signature", sign(&old, &body)),
+        ("x-grafana-alerting-signature-timestamp", old.clone()),
+    ];
+    assert_eq!(
+        post(&app, &id, &stale, &body).await.status,
+        401,
+        "outside the tolerance"
+    );
+    let dotted = [
+        (
+            "x-grafana-alerting-signature",
+            hex::encode(sign_hmac(
+                "sha256",
+                &secret,
+                Some((&now, ".")),
+                body.as_bytes(),
+            )),
+        ),
+        ("x-grafana-alerting-signature-timestamp", now.clone()),
+    ];
+    assert_eq!(
+        post(&app, &id, &dotted, &body).await.status,
+        401,
+        "Grafana signs timestamp:body"
+    );
+    app.cleanup().await;
+}

@@ -293,11 +293,15 @@ pub async fn insert_integration(
     let verification = new
         .verification
         .unwrap_or_else(|| Verification::default_for(&kind));
+    // Grafana's own header name, so its contact point works with the defaults.
+    let default_header = if kind == "grafana" {
+        "X-Grafana-Alerting-Signature"
+    } else {
+        "X-Webhook-Signature"
+    };
     let header = check_header(
         "signature_header",
-        new.signature_header
-            .as_deref()
-            .unwrap_or("X-Webhook-Signature"),
+        new.signature_header.as_deref().unwrap_or(default_header),
     )?;
     let algorithm = check_one_of(
         "signature_algorithm",

@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod delivery;
 pub mod generic;
+pub mod grafana;
 pub mod integrations;
 pub mod pagerduty;
 mod store;
@@ -295,6 +296,7 @@ fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAl
     match kind {
         "generic" => generic::parse(value, now).map(|alert| vec![alert]),
         "alertmanager" => alertmanager::parse(value, now),
+        "grafana" => grafana::parse(value, now),
         "pagerduty" => pagerduty::parse(value, now).map(|alert| vec![alert]),
         other => Err(ApiError::not_implemented(format!(
             "integrations of type {other} cannot receive alerts in this version"
@@ -362,6 +364,7 @@ async fn find_integration(
     .map(|sealed| state.cipher.open_text(&sealed, &context))
     .collect::<Result<Vec<_>, _>>()
     .map_err(ApiError::internal)?;
+    let timestamp_separator = verify::timestamp_separator(&row.kind);
     Ok(Some(Integration {
         id: row.id,
         workspace_id: row.workspace_id,
@@ -379,6 +382,7 @@ async fn find_integration(
             prefix: row.signature_prefix,
             timestamp_header: row.signature_timestamp_header,
             tolerance_seconds: i64::from(row.signature_tolerance_seconds),
+            timestamp_separator,
         },
         secrets,
     }))

@@ -2,8 +2,9 @@
 //!
 //! - `hmac`: an HMAC (SHA-1, SHA-256 or SHA-512) of the raw body, hex or base64, in the
 //!   integration's signature header, after an optional prefix (`sha256=`). With a
-//!   timestamp header, the signed content is `{timestamp}.{body}` and the timestamp (Unix
-//!   seconds) must be within the tolerance, in the past or the future.
+//!   timestamp header, the signed content is `{timestamp}.{body}` (`{timestamp}:{body}` for
+//!   Grafana, as it signs) and the timestamp (Unix seconds) must be within the tolerance,
+//!   in the past or the future.
 //! - `standard_webhooks`: the Standard Webhooks scheme (`webhook-id`, `webhook-timestamp`,
 //!   `webhook-signature: v1,<base64>`), signed content `{id}.{timestamp}.{body}`, with a
 //!   `whsec_` secret.
@@ -73,6 +74,13 @@ pub struct VerificationConfig {
     pub prefix: Option<String>,
     pub timestamp_header: Option<String>,
     pub tolerance_seconds: i64,
+    /// What joins the timestamp and the body in the signed content.
+    pub timestamp_separator: &'static str,
+}
+
+/// The separator a tool puts between timestamp and body when it signs both.
+pub fn timestamp_separator(kind: &str) -> &'static str {
+    if kind == "grafana" { ":" } else { "." }
 }
 
 /// Checks `body` and `headers` against every secret that currently verifies.
@@ -204,7 +212,7 @@ fn verify_hmac(
         None => None,
     };
     let signed: Vec<&[u8]> = match &timestamp {
-        Some(ts) => vec![ts.as_bytes(), b".", body],
+        Some(ts) => vec![ts.as_bytes(), config.timestamp_separator.as_bytes(), body],
         None => vec![body],
     };
     if secrets.iter().any(|secret| {
@@ -272,10 +280,20 @@ pub fn generate_routing_key() -> String {
     hex::encode(bytes)
 }
 
-/// The signature a sender computes: used by tests and documented for users.
-pub fn sign_hmac(algorithm: &str, secret: &str, timestamp: Option<&str>, body: &[u8]) -> Vec<u8> {
+/// The signature a sender computes (`separator` between timestamp and body): used by
+/// tests and documented for users.
+pub fn sign_hmac(
+    algorithm: &str,
+    secret: &str,
+    timestamp: Option<(&str, &str)>,
+    body: &[u8],
+) -> Vec<u8> {
     match timestamp {
-        Some(ts) => mac(algorithm, secret.as_bytes(), &[ts.as_bytes(), b".", body]),
+        Some((ts, separator)) => mac(
+            algorithm,
+            secret.as_bytes(),
+            &[ts.as_bytes(), separator.as_bytes(), body],
+        ),
         None => mac(algorithm, secret.as_bytes(), &[body]),
     }
 }
@@ -307,6 +325,7 @@ mod tests {
             prefix: Some("sha256=".to_owned()),
             timestamp_header: None,
             tolerance_seconds: 300,
+            timestamp_separator: ".",
         }
     }
 
@@ -391,7 +410,7 @@ mod tests {
         let now = Utc::now();
         for (offset, ok) in [(0, true), (-299, true), (-301, false), (301, false)] {
             let ts = (now.timestamp() + offset).to_string();
-            let signature = BASE64.encode(sign_hmac("sha512", "k", Some(&ts), body));
+            let signature = BASE64.encode(sign_hmac("sha512", "k", Some((&ts, ".")), body));
             let h = headers(&[("x-signature", signature), ("x-timestamp", ts)]);
             assert_eq!(
                 verify(&c, &["k".into()], &h, body, now).is_ok(),
