@@ -109,19 +109,32 @@ impl NormalizedAlert {
 }
 
 /// An alert as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: Uuid,
     pub workspace_id: Uuid,
     /// The integration it came from; none for an alert a rule raised.
     pub integration_id: Option<Uuid>,
+    pub incident_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    /// The rule and container that raised it, for a rule alert.
+    pub rule_id: Option<Uuid>,
+    pub container_id: Option<Uuid>,
     pub title: String,
     pub description: Option<String>,
     pub severity: Severity,
     pub status: AlertStatus,
     pub source: String,
+    /// The tool's id for the alert: the dedup key.
     pub external_id: Option<String>,
+    pub group_key: Option<String>,
+    /// How many triggers it took in while open.
+    pub occurrence_count: i32,
     pub triggered_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The tool's own fields.
     pub metadata: serde_json::Value,
 }
 
@@ -131,16 +144,70 @@ pub async fn find_alert(
     workspace_id: Uuid,
     alert_id: Uuid,
 ) -> Result<Option<Alert>, sqlx::Error> {
+    let filter = AlertFilter::default();
+    Ok(
+        list_alerts(conn, workspace_id, Some(alert_id), &filter, None, 1)
+            .await?
+            .pop(),
+    )
+}
+
+/// What to list alerts by; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub severity: Option<Severity>,
+    pub service_id: Option<Uuid>,
+    pub integration_id: Option<Uuid>,
+    pub incident_id: Option<Uuid>,
+    /// Triggered at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Triggered before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of the workspace's alerts, newest first, after the alert `after`.
+pub async fn list_alerts(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    id: Option<Uuid>,
+    filter: &AlertFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Alert>, sqlx::Error> {
     sqlx::query_as!(
         Alert,
-        r#"SELECT id, workspace_id, integration_id, title, description,
-                  severity AS "severity: Severity", status AS "status: AlertStatus",
-                  source, external_id, triggered_at, metadata
-           FROM alert WHERE workspace_id = $1 AND id = $2"#,
+        r#"SELECT id, workspace_id, integration_id, incident_id, service_id, rule_id, container_id,
+                  title, description, severity AS "severity: Severity", status AS "status: AlertStatus",
+                  source, external_id, group_key, occurrence_count, triggered_at, last_seen_at,
+                  acknowledged_at, resolved_at, metadata
+           FROM alert
+           WHERE workspace_id = $1
+             AND ($2::uuid IS NULL OR id = $2)
+             AND ($3::alert_status IS NULL OR status = $3)
+             AND ($4::alert_severity IS NULL OR severity = $4)
+             AND ($5::uuid IS NULL OR service_id = $5)
+             AND ($6::uuid IS NULL OR integration_id = $6)
+             AND ($7::uuid IS NULL OR incident_id = $7)
+             AND ($8::timestamptz IS NULL OR triggered_at >= $8)
+             AND ($9::timestamptz IS NULL OR triggered_at < $9)
+             AND ($10::uuid IS NULL OR (triggered_at, id) < (SELECT triggered_at, id FROM alert
+                                                            WHERE id = $10 AND workspace_id = $1))
+           ORDER BY triggered_at DESC, id DESC
+           LIMIT $11"#,
         workspace_id,
-        alert_id,
+        id,
+        filter.status as Option<AlertStatus>,
+        filter.severity as Option<Severity>,
+        filter.service_id,
+        filter.integration_id,
+        filter.incident_id,
+        filter.since,
+        filter.until,
+        after,
+        limit,
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
 }
 

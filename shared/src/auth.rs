@@ -68,11 +68,15 @@ pub enum Scope {
     IntegrationsRead,
     #[serde(rename = "integrations:write")]
     IntegrationsWrite,
+    #[serde(rename = "incidents:read")]
+    IncidentsRead,
+    #[serde(rename = "incidents:write")]
+    IncidentsWrite,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceWrite,
         Scope::UsersRead,
@@ -81,6 +85,8 @@ impl Scope {
         Scope::ApiKeysWrite,
         Scope::IntegrationsRead,
         Scope::IntegrationsWrite,
+        Scope::IncidentsRead,
+        Scope::IncidentsWrite,
     ];
 
     /// The scope's name, as stored in `api_key.scopes`.
@@ -94,6 +100,8 @@ impl Scope {
             Scope::ApiKeysWrite => "api_keys:write",
             Scope::IntegrationsRead => "integrations:read",
             Scope::IntegrationsWrite => "integrations:write",
+            Scope::IncidentsRead => "incidents:read",
+            Scope::IncidentsWrite => "incidents:write",
         }
     }
 
@@ -107,12 +115,14 @@ impl Scope {
     pub fn allowed_for(self, role: UserRole) -> bool {
         match role {
             UserRole::Admin => true,
-            UserRole::Responder | UserRole::Viewer => {
-                matches!(
-                    self,
-                    Scope::WorkspaceRead | Scope::UsersRead | Scope::IntegrationsRead
-                )
-            }
+            UserRole::Responder if self == Scope::IncidentsWrite => true,
+            UserRole::Responder | UserRole::Viewer => matches!(
+                self,
+                Scope::WorkspaceRead
+                    | Scope::UsersRead
+                    | Scope::IntegrationsRead
+                    | Scope::IncidentsRead
+            ),
         }
     }
 }
@@ -124,6 +134,8 @@ pub struct Principal {
     pub workspace_id: Uuid,
     /// The key used.
     pub api_key_id: Uuid,
+    /// The person the key acts for (who created it), recorded on what it does.
+    pub user_id: Option<Uuid>,
     /// The role the key acts with.
     pub role: UserRole,
     /// The key's scopes; empty means everything the role allows.
@@ -153,6 +165,7 @@ impl Principal {
 struct KeyRow {
     id: Uuid,
     workspace_id: Uuid,
+    created_by_user_id: Option<Uuid>,
     role: UserRole,
     scopes: Vec<String>,
     expires_at: Option<DateTime<Utc>>,
@@ -193,7 +206,8 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
 pub async fn authenticate(state: &AppState, key: &str) -> Result<Principal, ApiError> {
     let row = sqlx::query_as!(
         KeyRow,
-        r#"SELECT id, workspace_id, role AS "role: UserRole", scopes, expires_at, revoked_at, last_used_at
+        r#"SELECT id, workspace_id, created_by_user_id, role AS "role: UserRole", scopes, expires_at,
+                  revoked_at, last_used_at
            FROM api_key WHERE key_hash = $1"#,
         hash_api_key(key),
     )
@@ -221,6 +235,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Principal, ApiE
     Ok(Principal {
         workspace_id: row.workspace_id,
         api_key_id: row.id,
+        user_id: row.created_by_user_id,
         role: row.role,
         scopes: row.scopes,
     })
@@ -247,6 +262,7 @@ mod tests {
         let principal = |role, scopes: &[&str]| Principal {
             workspace_id: Uuid::nil(),
             api_key_id: Uuid::nil(),
+            user_id: None,
             role,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         };

@@ -170,6 +170,38 @@ impl<S: Send + Sync> FromRequestParts<S> for PageParams {
     }
 }
 
+/// A request's query string, read with typed getters that name the field they refuse.
+#[derive(Debug, Default)]
+pub struct QueryParams(std::collections::HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::bad_request(format!("the query string is malformed: {e}")))?;
+        Ok(Self(pairs.into_iter().collect()))
+    }
+}
+
+impl QueryParams {
+    /// The parameter `name` read as `T` (through serde, so enums take their API names).
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        let Some(raw) = self.0.get(name) else {
+            return Ok(None);
+        };
+        // Enum values are accepted in any case (`open` or `OPEN`).
+        [raw.clone(), raw.to_uppercase(), raw.to_lowercase()]
+            .into_iter()
+            .find_map(|candidate| serde_json::from_value(serde_json::Value::String(candidate)).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid_field(name, format!("{name} has an invalid value: {raw:?}"))
+            })
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {

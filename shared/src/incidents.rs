@@ -66,18 +66,258 @@ pub async fn find_incident(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Incident>, sqlx::Error> {
+    let filter = IncidentFilter::default();
+    Ok(
+        list_incidents(conn, workspace_id, Some(id), &filter, None, 1)
+            .await?
+            .pop(),
+    )
+}
+
+/// What to list incidents by; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    pub priority: Option<Severity>,
+    pub service_id: Option<Uuid>,
+    /// Triggered at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Triggered before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of the workspace's incidents, newest first, after the incident `after`.
+pub async fn list_incidents(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    id: Option<Uuid>,
+    filter: &IncidentFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Incident>, sqlx::Error> {
     sqlx::query_as!(
         Incident,
         r#"SELECT id, workspace_id, service_id, team_id, escalation_policy_id, title,
                   priority AS "priority: Severity", status AS "status: IncidentStatus", group_key,
                   alert_count, escalation_level, dashboard_url, triggered_at, acknowledged_at,
                   acknowledged_by_user_id, resolved_at, resolved_by_user_id
-           FROM incident WHERE workspace_id = $1 AND id = $2"#,
+           FROM incident
+           WHERE workspace_id = $1
+             AND ($2::uuid IS NULL OR id = $2)
+             AND ($3::incident_status IS NULL OR status = $3)
+             AND ($4::alert_severity IS NULL OR priority = $4)
+             AND ($5::uuid IS NULL OR service_id = $5)
+             AND ($6::timestamptz IS NULL OR triggered_at >= $6)
+             AND ($7::timestamptz IS NULL OR triggered_at < $7)
+             AND ($8::uuid IS NULL OR (triggered_at, id) < (SELECT triggered_at, id FROM incident
+                                                           WHERE id = $8 AND workspace_id = $1))
+           ORDER BY triggered_at DESC, id DESC
+           LIMIT $9"#,
         workspace_id,
         id,
+        filter.status as Option<IncidentStatus>,
+        filter.priority as Option<Severity>,
+        filter.service_id,
+        filter.since,
+        filter.until,
+        after,
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// What a person can do to an alert or an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HumanAction {
+    Acknowledge,
+    Resolve,
+}
+
+/// What an action did.
+#[derive(Debug, Default)]
+pub struct ActionOutcome {
+    /// False when the alert or incident already was in that state (nothing done twice).
+    pub changed: bool,
+    /// Notification jobs to dispatch after commit.
+    pub outbox_ids: Vec<i64>,
+}
+
+/// Acknowledges or resolves one of the workspace's alerts, as `actor`; its incident
+/// follows. `None` when there is no such alert.
+pub async fn act_on_alert(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    alert_id: Uuid,
+    action: HumanAction,
+    actor: Option<Uuid>,
+) -> Result<Option<ActionOutcome>, sqlx::Error> {
+    let changed = match action {
+        HumanAction::Acknowledge => {
+            sqlx::query_scalar!(
+            "UPDATE alert SET status = 'ACKNOWLEDGED', acknowledged_at = now(), updated_at = now()
+             WHERE workspace_id = $1 AND id = $2 AND status = 'OPEN'
+             RETURNING incident_id",
+            workspace_id,
+            alert_id,
+        )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        HumanAction::Resolve => {
+            sqlx::query_scalar!(
+                "UPDATE alert SET status = 'RESOLVED', resolved_at = now(), updated_at = now()
+             WHERE workspace_id = $1 AND id = $2 AND status IN ('OPEN', 'ACKNOWLEDGED')
+             RETURNING incident_id",
+                workspace_id,
+                alert_id,
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    let Some(incident_id) = changed else {
+        let exists = sqlx::query_scalar!(
+            "SELECT id FROM alert WHERE workspace_id = $1 AND id = $2",
+            workspace_id,
+            alert_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Ok(exists.map(|_| ActionOutcome::default()));
+    };
+    let mut outcome = ActionOutcome {
+        changed: true,
+        outbox_ids: Vec::new(),
+    };
+    if let Some(incident_id) = incident_id
+        && let Some((_, event)) = follow_alerts(conn, incident_id).await?
+    {
+        record_actor(conn, incident_id, event, actor).await?;
+        outcome.outbox_ids =
+            crate::notify::announce(conn, workspace_id, incident_id, alert_id, event)
+                .await?
+                .outbox_ids;
+    }
+    Ok(Some(outcome))
+}
+
+/// Acknowledges or resolves one of the workspace's incidents and its alerts, as `actor`.
+/// `None` when there is no such incident.
+pub async fn act_on_incident(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    incident_id: Uuid,
+    action: HumanAction,
+    actor: Option<Uuid>,
+) -> Result<Option<ActionOutcome>, sqlx::Error> {
+    use crate::notify::NotificationEvent;
+    let (changed, event) = match action {
+        HumanAction::Acknowledge => {
+            let changed = sqlx::query_scalar!(
+                "UPDATE incident SET status = 'ACKNOWLEDGED', acknowledged_at = now(),
+                                     acknowledged_by_user_id = $3, next_escalation_at = NULL,
+                                     updated_at = now()
+                 WHERE workspace_id = $1 AND id = $2 AND status = 'TRIGGERED'
+                 RETURNING id",
+                workspace_id,
+                incident_id,
+                actor,
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
+            if changed.is_some() {
+                sqlx::query!(
+                    "UPDATE alert SET status = 'ACKNOWLEDGED', acknowledged_at = now(), updated_at = now()
+                     WHERE incident_id = $1 AND status = 'OPEN'",
+                    incident_id
+                )
+                .execute(&mut *conn)
+                .await?;
+            }
+            (changed, NotificationEvent::IncidentAcknowledged)
+        }
+        HumanAction::Resolve => {
+            let changed = sqlx::query_scalar!(
+                "UPDATE incident SET status = 'RESOLVED', resolved_at = now(),
+                                     resolved_by_user_id = $3, next_escalation_at = NULL,
+                                     updated_at = now()
+                 WHERE workspace_id = $1 AND id = $2 AND status <> 'RESOLVED'
+                 RETURNING id",
+                workspace_id,
+                incident_id,
+                actor,
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
+            if changed.is_some() {
+                sqlx::query!(
+                    "UPDATE alert SET status = 'RESOLVED', resolved_at = now(), updated_at = now()
+                     WHERE incident_id = $1 AND status IN ('OPEN', 'ACKNOWLEDGED')",
+                    incident_id
+                )
+                .execute(&mut *conn)
+                .await?;
+            }
+            (changed, NotificationEvent::IncidentResolved)
+        }
+    };
+    if changed.is_none() {
+        return Ok(find_incident(conn, workspace_id, incident_id)
+            .await?
+            .map(|_| ActionOutcome::default()));
+    }
+    let first_alert = sqlx::query_scalar!(
+        "SELECT id FROM alert WHERE incident_id = $1 ORDER BY triggered_at, id LIMIT 1",
+        incident_id
     )
     .fetch_optional(&mut *conn)
-    .await
+    .await?;
+    let outbox_ids = match first_alert {
+        Some(alert_id) => {
+            crate::notify::announce(conn, workspace_id, incident_id, alert_id, event)
+                .await?
+                .outbox_ids
+        }
+        None => Vec::new(),
+    };
+    Ok(Some(ActionOutcome {
+        changed: true,
+        outbox_ids,
+    }))
+}
+
+/// Records who caused an incident's change of state.
+async fn record_actor(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+    event: crate::notify::NotificationEvent,
+    actor: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    use crate::notify::NotificationEvent;
+    match event {
+        NotificationEvent::IncidentAcknowledged => {
+            sqlx::query!(
+                "UPDATE incident SET acknowledged_by_user_id = $2 WHERE id = $1",
+                incident_id,
+                actor
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        NotificationEvent::IncidentResolved => {
+            sqlx::query!(
+                "UPDATE incident SET resolved_by_user_id = $2 WHERE id = $1",
+                incident_id,
+                actor
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A service incidents belong to.
@@ -136,4 +376,43 @@ pub async fn user_channel_tiers(
         ]);
     }
     Ok(rows.into_iter().map(|r| (r.tier, r.channel)).collect())
+}
+
+/// Makes an incident's status follow its alerts: resolved when none is open or
+/// acknowledged, acknowledged when none is open. Returns the change, if any.
+pub async fn follow_alerts(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> Result<Option<(Uuid, crate::notify::NotificationEvent)>, sqlx::Error> {
+    let changed = sqlx::query_scalar!(
+        r#"WITH counts AS (
+               SELECT count(*) FILTER (WHERE status = 'OPEN') AS open,
+                      count(*) FILTER (WHERE status = 'ACKNOWLEDGED') AS acknowledged
+               FROM alert WHERE incident_id = $1
+           )
+           UPDATE incident i SET
+               status = CASE WHEN c.open + c.acknowledged = 0 THEN 'RESOLVED'::incident_status
+                             ELSE 'ACKNOWLEDGED'::incident_status END,
+               resolved_at = CASE WHEN c.open + c.acknowledged = 0 THEN now() ELSE i.resolved_at END,
+               acknowledged_at = CASE WHEN c.acknowledged > 0 THEN coalesce(i.acknowledged_at, now())
+                                      ELSE i.acknowledged_at END,
+               next_escalation_at = NULL,
+               updated_at = now()
+           FROM counts c
+           WHERE i.id = $1 AND c.open = 0
+             AND i.status <> CASE WHEN c.open + c.acknowledged = 0 THEN 'RESOLVED'::incident_status
+                                  ELSE 'ACKNOWLEDGED'::incident_status END
+             AND i.status <> 'RESOLVED'
+           RETURNING i.status AS "status: IncidentStatus""#,
+        incident_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(changed.map(|status| {
+        let event = match status {
+            IncidentStatus::Resolved => crate::notify::NotificationEvent::IncidentResolved,
+            _ => crate::notify::NotificationEvent::IncidentAcknowledged,
+        };
+        (incident_id, event)
+    }))
 }

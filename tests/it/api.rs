@@ -29,6 +29,11 @@ async fn the_openapi_document_describes_every_endpoint(pool: PgPool) {
         "/v1/integrations/{id}",
         "/v1/integrations/{id}/rotate-secret",
         "/v2/enqueue",
+        "/v1/alerts",
+        "/v1/alerts/{id}",
+        "/v1/alerts/{id}/acknowledge",
+        "/v1/incidents/{id}/resolve",
+        "/v1/integrations/{id}/deliveries",
     ] {
         assert!(
             document["paths"][path].is_object(),

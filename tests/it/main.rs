@@ -11,5 +11,6 @@ mod integrations;
 mod lifecycle;
 mod outbox;
 mod pagerduty;
+mod reads;
 mod runner;
 mod slice;

@@ -2,6 +2,7 @@
 //! the OpenAPI 3.1 document describing every Tocsin endpoint (`GET /v1/openapi.json`).
 //! Each handler runs in one transaction and answers errors as problem+json.
 
+mod incidents;
 mod integrations;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ use crate::tenancy::{
         (name = "workspace", description = "The workspace the API key belongs to"),
         (name = "users", description = "People in the workspace"),
         (name = "api-keys", description = "Credentials for the API"),
+        (name = "alerts", description = "Alerts, their deliveries, acknowledge and resolve"),
+        (name = "incidents", description = "Incidents, acknowledge and resolve"),
         (name = "integrations", description = "Monitoring tools, their verification and secrets"),
         (name = "ingest", description = "Endpoints monitoring tools post alerts to"),
     )
@@ -82,6 +85,15 @@ fn openapi_router() -> OpenApiRouter<AppState> {
             integrations::delete_integration
         ))
         .routes(routes!(integrations::rotate_secret))
+        .routes(routes!(incidents::list_integration_deliveries))
+        .routes(routes!(incidents::list_alerts))
+        .routes(routes!(incidents::get_alert))
+        .routes(routes!(incidents::acknowledge_alert))
+        .routes(routes!(incidents::resolve_alert))
+        .routes(routes!(incidents::list_incidents))
+        .routes(routes!(incidents::get_incident))
+        .routes(routes!(incidents::acknowledge_incident))
+        .routes(routes!(incidents::resolve_incident))
 }
 
 /// The OpenAPI document of every endpoint.
@@ -378,9 +390,14 @@ async fn create_api_key(
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     principal.require(Scope::ApiKeysWrite)?;
     let mut tx = state.db.begin().await?;
-    let created =
-        tenancy::insert_api_key(&mut tx, principal.workspace_id, &body, principal.role, None)
-            .await?;
+    let created = tenancy::insert_api_key(
+        &mut tx,
+        principal.workspace_id,
+        &body,
+        principal.role,
+        principal.user_id,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(api_key_id = %created.api_key.id, by = %principal.api_key_id, "API key created");
     Ok((StatusCode::CREATED, Json(created)))

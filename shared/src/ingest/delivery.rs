@@ -152,3 +152,56 @@ mod tests {
         assert!(!json.to_string().contains("s3cr3t"));
     }
 }
+
+/// A `webhook_delivery` row as the API shows it (headers already redacted when stored).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    pub id: Uuid,
+    pub integration_id: Uuid,
+    pub idempotency_key: Option<String>,
+    pub content_fingerprint: String,
+    pub raw_payload: Option<serde_json::Value>,
+    /// Key of the body in the data bucket, when it was too large to keep inline.
+    pub raw_payload_s3_key: Option<String>,
+    pub headers: serde_json::Value,
+    pub status_code: i32,
+    pub error_message: Option<String>,
+    /// For a repeat: the delivery whose answer it got.
+    pub duplicate_of: Option<Uuid>,
+    pub alert_id: Option<Uuid>,
+    pub processed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of the deliveries of one of the workspace's integrations, newest first; or,
+/// with `alert_id`, the deliveries that opened or changed that alert.
+pub async fn list_deliveries(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    integration_id: Option<Uuid>,
+    alert_id: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DeliveryRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        DeliveryRecord,
+        r#"SELECT d.id, d.integration_id, d.idempotency_key, d.content_fingerprint, d.raw_payload,
+                  d.raw_payload_s3_key, d.headers, d.status_code, d.error_message, d.duplicate_of,
+                  d.alert_id, d.processed_at
+           FROM webhook_delivery d
+           WHERE d.workspace_id = $1
+             AND ($2::uuid IS NULL OR d.integration_id = $2)
+             AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM webhook_delivery_alert l
+                                              WHERE l.webhook_delivery_id = d.id AND l.alert_id = $3))
+             AND ($4::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM webhook_delivery
+                                                              WHERE id = $4 AND workspace_id = $1))
+           ORDER BY d.created_at DESC, d.id DESC
+           LIMIT $5"#,
+        workspace_id,
+        integration_id,
+        alert_id,
+        after,
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await
+}

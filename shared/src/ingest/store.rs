@@ -10,10 +10,7 @@ use super::delivery::{self, NewDelivery};
 use super::{Accepted, Ingested, Integration};
 use crate::alerts::{AlertAction, NormalizedAlert, Severity};
 use crate::error::ApiError;
-use crate::incidents::IncidentStatus;
-use crate::jobs::Job;
 use crate::notify::{self, NotificationEvent};
-use crate::outbox;
 use crate::state::AppState;
 
 /// How long an `Idempotency-Key` is remembered.
@@ -53,7 +50,8 @@ pub async fn store(
     }
 
     let mut alert_ids = Vec::new();
-    let mut notifications = Vec::new();
+    let mut notifications = 0;
+    let mut outbox_ids = Vec::new();
     for alert in alerts {
         let applied = apply(&mut tx, integration, alert).await?;
         if let Some(alert_id) = applied.alert_id {
@@ -61,7 +59,7 @@ pub async fn store(
                 alert_ids.push(alert_id);
             }
             if let Some((incident_id, event)) = applied.incident_event {
-                let ids = notify::queue_incident_notifications(
+                let announced = notify::announce(
                     &mut tx,
                     integration.workspace_id,
                     incident_id,
@@ -69,7 +67,8 @@ pub async fn store(
                     event,
                 )
                 .await?;
-                notifications.extend(ids);
+                notifications += announced.notifications;
+                outbox_ids.extend(announced.outbox_ids);
             }
         }
     }
@@ -77,25 +76,18 @@ pub async fn store(
         status: "accepted".to_owned(),
         delivery_id: delivery.id,
         alert_ids: alert_ids.clone(),
-        notifications_queued: notifications.len(),
+        notifications_queued: notifications,
     };
     delivery.alert_id = alert_ids.first().copied();
     delivery.response_body = Some(serde_json::to_value(&answer).map_err(ApiError::internal)?);
     delivery::record_delivery(&mut tx, &delivery).await?;
     delivery::link_alerts(&mut tx, delivery.id, &alert_ids).await?;
-    let jobs: Vec<Job> = notifications
-        .iter()
-        .map(|&notification_log_id| Job::DeliverNotification {
-            notification_log_id,
-        })
-        .collect();
-    let outbox_ids = outbox::enqueue(&mut tx, &jobs).await?;
     tx.commit().await?;
     tracing::info!(
         integration_id = %integration.id,
         delivery_id = %delivery.id,
         alerts = alert_ids.len(),
-        notifications = notifications.len(),
+        notifications,
         "webhook accepted"
     );
     Ok(Ingested { answer, outbox_ids })
@@ -208,7 +200,7 @@ async fn apply(
                 });
             };
             let incident_event = match incident_id {
-                Some(incident_id) => follow_alerts(conn, incident_id).await?,
+                Some(incident_id) => crate::incidents::follow_alerts(conn, incident_id).await?,
                 None => None,
             };
             Ok(Applied {
@@ -296,43 +288,4 @@ async fn trigger(
             .created
             .then_some((incident.id, NotificationEvent::IncidentTriggered)),
     })
-}
-
-/// Makes an incident's status follow its alerts: resolved when none is open or
-/// acknowledged, acknowledged when none is open. Returns the change, if any.
-async fn follow_alerts(
-    conn: &mut PgConnection,
-    incident_id: Uuid,
-) -> Result<Option<(Uuid, NotificationEvent)>, sqlx::Error> {
-    let changed = sqlx::query_scalar!(
-        r#"WITH counts AS (
-               SELECT count(*) FILTER (WHERE status = 'OPEN') AS open,
-                      count(*) FILTER (WHERE status = 'ACKNOWLEDGED') AS acknowledged
-               FROM alert WHERE incident_id = $1
-           )
-           UPDATE incident i SET
-               status = CASE WHEN c.open + c.acknowledged = 0 THEN 'RESOLVED'::incident_status
-                             ELSE 'ACKNOWLEDGED'::incident_status END,
-               resolved_at = CASE WHEN c.open + c.acknowledged = 0 THEN now() ELSE i.resolved_at END,
-               acknowledged_at = CASE WHEN c.acknowledged > 0 THEN coalesce(i.acknowledged_at, now())
-                                      ELSE i.acknowledged_at END,
-               next_escalation_at = NULL,
-               updated_at = now()
-           FROM counts c
-           WHERE i.id = $1 AND c.open = 0
-             AND i.status <> CASE WHEN c.open + c.acknowledged = 0 THEN 'RESOLVED'::incident_status
-                                  ELSE 'ACKNOWLEDGED'::incident_status END
-             AND i.status <> 'RESOLVED'
-           RETURNING i.status AS "status: IncidentStatus""#,
-        incident_id,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(changed.map(|status| {
-        let event = match status {
-            IncidentStatus::Resolved => NotificationEvent::IncidentResolved,
-            _ => NotificationEvent::IncidentAcknowledged,
-        };
-        (incident_id, event)
-    }))
 }

@@ -92,6 +92,41 @@ pub async fn queue_incident_notifications(
     .await
 }
 
+/// What announcing an incident's change wrote.
+#[derive(Debug, Default)]
+pub struct Announced {
+    /// Notification log rows queued.
+    pub notifications: usize,
+    /// Their jobs in the outbox, to dispatch after commit.
+    pub outbox_ids: Vec<i64>,
+}
+
+/// Announces `event` of an incident on every enabled channel of the workspace: the log
+/// rows and their jobs, in the caller's transaction.
+pub async fn announce(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    incident_id: Uuid,
+    alert_id: Uuid,
+    event: NotificationEvent,
+) -> Result<Announced, sqlx::Error> {
+    let log_ids =
+        queue_incident_notifications(conn, workspace_id, incident_id, alert_id, event).await?;
+    let jobs: Vec<crate::jobs::Job> = log_ids
+        .iter()
+        .map(
+            |&notification_log_id| crate::jobs::Job::DeliverNotification {
+                notification_log_id,
+            },
+        )
+        .collect();
+    let outbox_ids = crate::outbox::enqueue(conn, &jobs).await?;
+    Ok(Announced {
+        notifications: log_ids.len(),
+        outbox_ids,
+    })
+}
+
 /// What a provider is asked to deliver.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
