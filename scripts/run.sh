@@ -22,6 +22,13 @@ Send an alert:
     -H 'content-type: application/json' \\
     -d '{"title":"Disk almost full on web-1","severity":"high","description":"/var at 93%","dedup_key":"disk-web-1"}'
 
+The first one opens an alert and an incident, and announces it on the demo channel.
+Send it again: the open alert is updated (occurrence_count 2), and nobody is notified
+twice. Resolve it with the same dedup_key to close the incident (announced too):
+
+  curl -sS -X POST http://$HTTP_ADDR/v1/integrations/00000000-0000-4000-8000-000000000101/webhook \\
+    -H 'content-type: application/json' -d '{"action":"resolve","dedup_key":"disk-web-1"}'
+
 See it delivered:
   - this terminal logs "echo sink received a webhook" with the body;
   - curl -sS http://127.0.0.1:3001/        lists what the echo sink received;

@@ -100,19 +100,19 @@ ON CONFLICT (id) DO NOTHING;
 
 INSERT INTO notification_log (id, workspace_id, incident_id, user_id, alert_id, channel, status, provider_message_id,
                               provider_status, error, attempt_count, escalation_level, queued_at, sent_at, delivered_at,
-                              failed_at, last_attempt_at) VALUES
+                              failed_at, last_attempt_at, event) VALUES
   ('00000000-0000-4000-8000-000000000331', '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000301',
    '00000000-0000-4000-8000-000000000012', '00000000-0000-4000-8000-000000000311', 'EMAIL', 'DELIVERED',
    '010f018c-demo-ses-message', '200 OK', NULL, 1, 1, now() - interval '40 minutes', now() - interval '40 minutes',
-   now() - interval '39 minutes', NULL, now() - interval '40 minutes'),
+   now() - interval '39 minutes', NULL, now() - interval '40 minutes', 'incident.triggered'),
   ('00000000-0000-4000-8000-000000000332', '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000301',
    '00000000-0000-4000-8000-000000000012', '00000000-0000-4000-8000-000000000311', 'SLACK', 'FAILED',
    NULL, '200 OK', 'Slack answered ok=false: channel_not_found', 1, 1, now() - interval '40 minutes', NULL, NULL,
-   now() - interval '40 minutes', now() - interval '40 minutes'),
+   now() - interval '40 minutes', now() - interval '40 minutes', 'incident.triggered'),
   ('00000000-0000-4000-8000-000000000333', '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000301',
    '00000000-0000-4000-8000-000000000012', '00000000-0000-4000-8000-000000000311', 'SMS', 'SENT',
    'SM5f2b7f3e0d8c4f6aa0e1demo', '201 Created', NULL, 2, 1, now() - interval '39 minutes', now() - interval '38 minutes',
-   NULL, NULL, now() - interval '38 minutes')
+   NULL, NULL, now() - interval '38 minutes', 'incident.triggered')
 ON CONFLICT (id) DO NOTHING;
 
 -- A used acknowledge link (only the hash of a random token) and a Slack connection whose
