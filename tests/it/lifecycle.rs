@@ -378,3 +378,27 @@ async fn a_malformed_alertmanager_body_names_the_field(pool: PgPool) {
     assert_eq!(app.count("alert").await, 0);
     app.cleanup().await;
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_alertmanager_group_with_oversized_keys_is_stored_not_refused(pool: PgPool) {
+    let app = alertmanager_app(pool).await;
+    let mut body = fixture("firing");
+    body["groupKey"] = json!("g".repeat(5000));
+    body["alerts"][0]["fingerprint"] = json!("f".repeat(1000));
+    let response = app.post_alert(&body).await;
+    assert_eq!(response.status, 202, "{:?}", response.body);
+    let (key, group): (String, String) =
+        sqlx::query_as("SELECT external_id, group_key FROM alert ORDER BY triggered_at LIMIT 1")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!((key.len(), group.len()), (64, 64), "hashed to fit");
+    // The same oversized key names the same alert next time.
+    body["alerts"][0]["status"] = json!("resolved");
+    app.post_alert(&body).await;
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM alert WHERE status = 'RESOLVED'").await,
+        1
+    );
+    app.cleanup().await;
+}

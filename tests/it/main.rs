@@ -6,6 +6,7 @@
 mod api;
 mod aws;
 mod data_model;
+mod formats;
 mod ingest_errors;
 mod integrations;
 mod lifecycle;

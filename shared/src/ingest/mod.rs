@@ -3,10 +3,12 @@
 //! one transaction.
 
 pub mod alertmanager;
+pub mod datadog;
 pub mod delivery;
 pub mod generic;
 pub mod grafana;
 pub mod integrations;
+pub mod newrelic;
 pub mod pagerduty;
 mod store;
 pub mod verify;
@@ -245,10 +247,13 @@ async fn accept(
                 Err(ApiError::forbidden("this integration is disabled"))
             }
         });
-    let alerts = match parsed {
+    let mut alerts = match parsed {
         Ok(alerts) => alerts,
         Err(error) => return Err(reject(state, delivery, error).await),
     };
+    for alert in &mut alerts {
+        bound_sizes(alert);
+    }
     // What makes two requests the same: the alerts they carry, not their arrival.
     let mut content = Sha256::new();
     for alert in &alerts {
@@ -290,6 +295,36 @@ pub async fn enqueue_pagerduty_event(
     }
 }
 
+/// Largest metadata kept with an alert, in bytes of JSON (the column allows 64 KiB).
+pub const MAX_METADATA_BYTES: usize = 48 * 1024;
+
+/// Fits what a tool sent into the alert row: a description cut to the column's limit,
+/// keys too long hashed, metadata too large replaced by a marker. The whole body is still in the delivery
+/// record (inline or in S3).
+fn bound_sizes(alert: &mut NormalizedAlert) {
+    if let Some(description) = &mut alert.description
+        && description.chars().count() > generic::MAX_DESCRIPTION_CHARS
+    {
+        *description = description
+            .chars()
+            .take(generic::MAX_DESCRIPTION_CHARS - 1)
+            .chain(['…'])
+            .collect();
+    }
+    // Keys too long for their columns become their SHA-256: still stable, still unique.
+    for (key, limit) in [(&mut alert.dedup_key, 255), (&mut alert.group_key, 1024)] {
+        if let Some(value) = key
+            && value.chars().count() > limit
+        {
+            *value = hex::encode(Sha256::digest(value.as_bytes()));
+        }
+    }
+    let size = alert.metadata.to_string().len();
+    if size > MAX_METADATA_BYTES {
+        alert.metadata = serde_json::json!({ "truncated": true, "size_bytes": size });
+    }
+}
+
 /// Parses a body in the format of the integration's tool.
 fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAlert>, ApiError> {
     let now = Utc::now();
@@ -297,6 +332,8 @@ fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAl
         "generic" => generic::parse(value, now).map(|alert| vec![alert]),
         "alertmanager" => alertmanager::parse(value, now),
         "grafana" => grafana::parse(value, now),
+        "datadog" => datadog::parse(value, now).map(|alert| vec![alert]),
+        "newrelic" => newrelic::parse(value, now).map(|alert| vec![alert]),
         "pagerduty" => pagerduty::parse(value, now).map(|alert| vec![alert]),
         other => Err(ApiError::not_implemented(format!(
             "integrations of type {other} cannot receive alerts in this version"
