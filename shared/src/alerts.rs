@@ -79,6 +79,9 @@ pub struct NormalizedAlert {
     pub title: String,
     pub description: Option<String>,
     pub severity: Severity,
+    /// The severity as the tool named it (a label, a priority), which the integration's
+    /// `severity_mapping` can map to a different [`Severity`].
+    pub tool_severity: Option<String>,
     /// The tool's id for the alert; repeats with the same key are the same alert.
     pub dedup_key: Option<String>,
     /// What groups it with other alerts into one incident; the dedup key when absent.

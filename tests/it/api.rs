@@ -29,6 +29,10 @@ async fn the_openapi_document_describes_every_endpoint(pool: PgPool) {
         "/v1/integrations/{id}",
         "/v1/integrations/{id}/rotate-secret",
         "/v2/enqueue",
+        "/v2/alerts",
+        "/v2/alerts/{identifier}/acknowledge",
+        "/v2/alerts/{identifier}/close",
+        "/v2/alerts/requests/{requestId}",
         "/v1/alerts",
         "/v1/alerts/{id}",
         "/v1/alerts/{id}/acknowledge",
@@ -45,6 +49,10 @@ async fn the_openapi_document_describes_every_endpoint(pool: PgPool) {
         "bearer"
     );
     assert!(document["components"]["schemas"]["Problem"].is_object());
+    assert_eq!(
+        document["components"]["securitySchemes"]["genie_key"]["name"],
+        "Authorization"
+    );
     app.cleanup().await;
 }
 

@@ -168,3 +168,30 @@ fn the_local_resource_names_are_the_ones_template_yaml_declares() {
         bootstrap::VISIBILITY_TIMEOUT_SECONDS
     )));
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn every_ingest_endpoint_has_an_api_gateway_route_in_template_yaml(pool: sqlx::PgPool) {
+    let app = tocsin_tests::TestApp::new(pool).await;
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let document = app.api("GET", "/v1/openapi.json", None, None).await.body;
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            if operation["tags"][0] != "ingest" {
+                continue;
+            }
+            let route = format!(
+                "Method: {}\n            Path: {path}\n",
+                method.to_uppercase()
+            );
+            assert!(
+                template.contains(&route),
+                "template.yaml lacks {method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6, "the ingest endpoints documented");
+    app.cleanup().await;
+}

@@ -165,3 +165,30 @@ async fn a_tool_payload_too_large_for_metadata_is_kept_in_the_delivery_only(pool
     );
     app.cleanup().await;
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_integrations_severity_mapping_overrides_the_formats(pool: PgPool) {
+    let app = app_of_type(pool, "datadog").await;
+    // Datadog's P2 is HIGH by default; this team calls P2 critical, and `warning` (its
+    // alert type) never decides because the priority is mapped first.
+    sqlx::query("UPDATE integration SET severity_mapping = '{\"p2\": \"critical\"}' WHERE id = $1")
+        .bind(app.integration_id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let mut body = fixture("datadog/triggered");
+    body["alert_priority"] = json!("P2");
+    assert_eq!(app.post_alert(&body).await.status, 202);
+    // An unmapped priority keeps the format's severity.
+    let mut other = fixture("datadog/triggered");
+    other["alert_priority"] = json!("P4");
+    other["alert_id"] = json!("other");
+    assert_eq!(app.post_alert(&other).await.status, 202);
+    let severities: Vec<String> =
+        sqlx::query_scalar("SELECT severity::text FROM alert ORDER BY created_at, id")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(severities, ["CRITICAL", "LOW"]);
+    app.cleanup().await;
+}

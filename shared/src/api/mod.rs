@@ -36,7 +36,14 @@ use crate::tenancy::{
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    paths(crate::ingest::receive_webhook, crate::ingest::enqueue_pagerduty_event),
+    paths(
+        crate::ingest::receive_webhook,
+        crate::ingest::enqueue_pagerduty_event,
+        crate::ingest::opsgenie::create_alert,
+        crate::ingest::opsgenie::acknowledge_alert,
+        crate::ingest::opsgenie::close_alert,
+        crate::ingest::opsgenie::request_status,
+    ),
     components(schemas(Problem)),
     tags(
         (name = "workspace", description = "The workspace the API key belongs to"),
@@ -63,6 +70,15 @@ impl Modify for BearerAuth {
                     .description(Some("An API key: tsn_ followed by 64 hex digits"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "genie_key",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "`GenieKey <key>`: an Opsgenie-type integration's key",
+                ),
+            )),
         );
     }
 }

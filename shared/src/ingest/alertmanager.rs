@@ -123,6 +123,7 @@ fn normalize(
             .get("severity")
             .and_then(|s| severity_from_label(s))
             .unwrap_or(Severity::Medium),
+        tool_severity: alert.labels.get("severity").cloned(),
         dedup_key: Some(dedup_key),
         group_key,
         action: match alert.status {

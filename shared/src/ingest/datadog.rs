@@ -102,6 +102,7 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
             .collect(),
         description: payload.body.filter(|b| !b.trim().is_empty()),
         severity,
+        tool_severity: payload.alert_priority.or(payload.alert_type),
         dedup_key: Some(dedup_key),
         group_key: None,
         action,

@@ -120,6 +120,7 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
         title,
         description,
         severity,
+        tool_severity: None,
         dedup_key,
         group_key,
         action,

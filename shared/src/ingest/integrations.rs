@@ -79,6 +79,9 @@ pub struct NewIntegration {
     pub deduplication_window_minutes: Option<i32>,
     pub default_service_id: Option<Uuid>,
     pub severity_mapping: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A secret the tool generated (Sentry's client secret, say); one is generated when
+    /// absent. Not for PagerDuty and Opsgenie, whose keys Tocsin always generates.
+    pub secret: Option<String>,
 }
 
 /// Changes to an integration; absent fields stay as they are.
@@ -102,11 +105,24 @@ pub struct IntegrationPatch {
 pub struct SecretRotation {
     /// Minutes, 0 to 10080 (default 1440: a day).
     pub grace_period_minutes: Option<i32>,
+    /// The new secret, when the tool generates it (Sentry's client secret); generated when
+    /// absent.
+    pub secret: Option<String>,
 }
 
-/// Types whose tools find their integration by routing key (the secret) rather than by id.
+/// Types whose tools find their integration by routing key (the secret) rather than by id:
+/// PagerDuty's `routing_key` and Opsgenie's `GenieKey`.
 pub fn routes_by_key(kind: &str) -> bool {
-    kind == "pagerduty"
+    matches!(kind, "pagerduty" | "opsgenie")
+}
+
+/// Where an integration's tool posts.
+pub fn webhook_path(kind: &str, id: Uuid) -> String {
+    match kind {
+        "pagerduty" => "/v2/enqueue".to_owned(),
+        "opsgenie" => "/v2/alerts".to_owned(),
+        _ => format!("/v1/integrations/{id}/webhook"),
+    }
 }
 
 /// SHA-256 (hex) of a routing key, what `integration.routing_key_hash` holds.
@@ -115,9 +131,38 @@ pub fn routing_key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn new_secret(kind: &str, verification: Verification) -> (String, Option<String>) {
+/// The integration's next secret: the one given (checked), or a generated one.
+fn new_secret(
+    kind: &str,
+    verification: Verification,
+    given: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
+    if let Some(given) = given {
+        if routes_by_key(kind) {
+            return Err(ApiError::invalid_field(
+                "secret",
+                format!("the key of a {kind} integration is always generated"),
+            ));
+        }
+        if given.chars().count() < 16 || given.len() > 512 || given.trim() != given {
+            return Err(ApiError::invalid_field(
+                "secret",
+                "secret must be 16 to 512 bytes without surrounding spaces",
+            ));
+        }
+        return Ok((given.to_owned(), None));
+    }
+    Ok(generated_secret(kind, verification))
+}
+
+fn generated_secret(kind: &str, verification: Verification) -> (String, Option<String>) {
     if routes_by_key(kind) {
-        let key = generate_routing_key();
+        // Opsgenie's API keys are UUIDs; PagerDuty's routing keys 32 hex digits.
+        let key = if kind == "opsgenie" {
+            Uuid::new_v4().to_string()
+        } else {
+            generate_routing_key()
+        };
         let hash = routing_key_hash(&key);
         (key, Some(hash))
     } else {
@@ -243,7 +288,7 @@ struct Row {
 impl From<Row> for IntegrationView {
     fn from(row: Row) -> Self {
         Self {
-            webhook_path: format!("/v1/integrations/{}/webhook", row.id),
+            webhook_path: webhook_path(&row.kind, row.id),
             id: row.id,
             workspace_id: row.workspace_id,
             name: row.name,
@@ -293,11 +338,11 @@ pub async fn insert_integration(
     let verification = new
         .verification
         .unwrap_or_else(|| Verification::default_for(&kind));
-    // Grafana's own header name, so its contact point works with the defaults.
-    let default_header = if kind == "grafana" {
-        "X-Grafana-Alerting-Signature"
-    } else {
-        "X-Webhook-Signature"
+    // The tool's own header name, so it works with the defaults.
+    let default_header = match kind.as_str() {
+        "grafana" => "X-Grafana-Alerting-Signature",
+        "sentry" => super::sentry::SIGNATURE_HEADER,
+        _ => "X-Webhook-Signature",
     };
     let header = check_header(
         "signature_header",
@@ -334,7 +379,7 @@ pub async fn insert_integration(
     check_service(conn, workspace_id, new.default_service_id).await?;
 
     let id = Uuid::new_v4();
-    let (secret, routing_hash) = new_secret(&kind, verification);
+    let (secret, routing_hash) = new_secret(&kind, verification, new.secret.as_deref())?;
     let sealed = cipher.seal(secret.as_bytes(), &secret_context(id));
     sqlx::query_scalar!(
         r#"INSERT INTO integration (id, workspace_id, name, type, verification, webhook_secret_ciphertext,
@@ -552,7 +597,8 @@ pub async fn rotate_secret(
         Some(Verification::None) | None => Verification::default_for(&current.kind),
         Some(v) => v,
     };
-    let (secret, routing_hash) = new_secret(&current.kind, verification);
+    let (secret, routing_hash) =
+        new_secret(&current.kind, verification, rotation.secret.as_deref())?;
     let sealed = cipher.seal(secret.as_bytes(), &secret_context(id));
     sqlx::query_scalar!(
         r#"UPDATE integration SET

@@ -9,7 +9,9 @@ pub mod generic;
 pub mod grafana;
 pub mod integrations;
 pub mod newrelic;
+pub mod opsgenie;
 pub mod pagerduty;
+pub mod sentry;
 mod store;
 pub mod verify;
 
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/integrations/{id}/webhook", post(receive_webhook))
         .route("/v2/enqueue", post(enqueue_pagerduty_event))
+        .merge(opsgenie::routes())
         .with_state(state)
 }
 
@@ -75,6 +78,8 @@ pub struct Integration {
     pub is_active: bool,
     pub deduplication_window_minutes: i32,
     pub default_service_id: Option<Uuid>,
+    /// Tool severity → Tocsin severity, overriding the format's own mapping.
+    pub severity_mapping: serde_json::Map<String, serde_json::Value>,
     /// How its requests are authenticated.
     pub verification: verify::VerificationConfig,
     /// The secrets that verify now: the current one, and the previous one during a
@@ -154,9 +159,14 @@ pub async fn accept_webhook(
         .await?
         .ok_or_else(not_found)?;
     let kind = integration.kind.clone();
-    accept(state, &integration, headers, body, true, |value| {
-        parse_format(&kind, value)
-    })
+    accept(
+        state,
+        &integration,
+        headers,
+        body,
+        AcceptOptions::WEBHOOK,
+        |value| parse_format(&kind, value, headers),
+    )
     .await
 }
 
@@ -176,19 +186,50 @@ pub async fn accept_pagerduty_event(
     let hash = integrations::routing_key_hash(routing_key);
     let integration = find_integration(state, None, Some(&hash))
         .await?
+        .filter(|integration| integration.kind == "pagerduty")
         .ok_or_else(|| {
             ApiError::bad_request("'routing_key' does not belong to any integration")
                 .with_field("routing_key")
         })?;
     let mut dedup_key = String::new();
     // The routing key is the credential: no other verification.
-    let ingested = accept(state, &integration, headers, body, false, |value| {
-        let alert = pagerduty::parse(value, Utc::now())?;
-        dedup_key = alert.dedup_key.clone().unwrap_or_default();
-        Ok(vec![alert])
-    })
+    let ingested = accept(
+        state,
+        &integration,
+        headers,
+        body,
+        AcceptOptions::KEYED,
+        |value| {
+            let alert = pagerduty::parse(value, Utc::now())?;
+            dedup_key = alert.dedup_key.clone().unwrap_or_default();
+            Ok(vec![alert])
+        },
+    )
     .await?;
     Ok((ingested, dedup_key))
+}
+
+/// How a route's requests are checked before they are parsed.
+#[derive(Debug, Clone, Copy)]
+struct AcceptOptions {
+    /// Verify the signature or token the integration is configured with. Routes that
+    /// found the integration by a key in the request have already authenticated it.
+    verify: bool,
+    /// An empty body (with any content type) stands for `{}`.
+    body_optional: bool,
+}
+
+impl AcceptOptions {
+    /// `/v1/integrations/{id}/webhook`.
+    const WEBHOOK: Self = Self {
+        verify: true,
+        body_optional: false,
+    };
+    /// Routes whose key in the request found the integration (PagerDuty, Opsgenie).
+    const KEYED: Self = Self {
+        verify: false,
+        body_optional: false,
+    };
 }
 
 /// The pipeline every format shares: record the request, keep its body, verify it
@@ -198,7 +239,7 @@ async fn accept(
     integration: &Integration,
     headers: &HeaderMap,
     body: Result<Bytes, BodyTooLarge>,
-    verify_request: bool,
+    options: AcceptOptions,
     parse: impl FnOnce(serde_json::Value) -> Result<Vec<NormalizedAlert>, ApiError>,
 ) -> Result<Ingested, ApiError> {
     let mut delivery = NewDelivery {
@@ -226,7 +267,7 @@ async fn accept(
     delivery.raw_payload = raw_payload;
     delivery.raw_payload_s3_key = key;
 
-    let verified = if verify_request {
+    let verified = if options.verify {
         verify::verify(
             &integration.verification,
             &integration.secrets,
@@ -238,8 +279,13 @@ async fn accept(
         Ok(())
     };
     let parsed = verified
-        .and_then(|()| crate::http::require_json_content_type(headers))
-        .and_then(|()| crate::http::parse_json_value(&body))
+        .and_then(|()| {
+            if options.body_optional && body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(serde_json::json!({}));
+            }
+            crate::http::require_json_content_type(headers)?;
+            crate::http::parse_json_value(&body)
+        })
         .and_then(|value| {
             if integration.is_active {
                 parse(value)
@@ -252,6 +298,7 @@ async fn accept(
         Err(error) => return Err(reject(state, delivery, error).await),
     };
     for alert in &mut alerts {
+        map_severity(&integration.severity_mapping, alert);
         bound_sizes(alert);
     }
     // What makes two requests the same: the alerts they carry, not their arrival.
@@ -325,8 +372,32 @@ fn bound_sizes(alert: &mut NormalizedAlert) {
     }
 }
 
+/// Applies the integration's `severity_mapping` to the severity the tool named (an exact
+/// match first, then one ignoring case).
+fn map_severity(mapping: &serde_json::Map<String, serde_json::Value>, alert: &mut NormalizedAlert) {
+    let Some(named) = alert.tool_severity.as_deref() else {
+        return;
+    };
+    let mapped = mapping.get(named).or_else(|| {
+        mapping
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(named))
+            .map(|(_, value)| value)
+    });
+    if let Some(severity) = mapped
+        .and_then(|value| value.as_str())
+        .and_then(crate::alerts::Severity::parse)
+    {
+        alert.severity = severity;
+    }
+}
+
 /// Parses a body in the format of the integration's tool.
-fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAlert>, ApiError> {
+fn parse_format(
+    kind: &str,
+    value: serde_json::Value,
+    headers: &HeaderMap,
+) -> Result<Vec<NormalizedAlert>, ApiError> {
     let now = Utc::now();
     match kind {
         "generic" => generic::parse(value, now).map(|alert| vec![alert]),
@@ -334,7 +405,12 @@ fn parse_format(kind: &str, value: serde_json::Value) -> Result<Vec<NormalizedAl
         "grafana" => grafana::parse(value, now),
         "datadog" => datadog::parse(value, now).map(|alert| vec![alert]),
         "newrelic" => newrelic::parse(value, now).map(|alert| vec![alert]),
-        "pagerduty" => pagerduty::parse(value, now).map(|alert| vec![alert]),
+        "sentry" => sentry::parse(value, headers, now),
+        // These find their integration by the key in the request, at their own routes.
+        "pagerduty" | "opsgenie" => Err(ApiError::not_found(format!(
+            "a {kind} integration receives events at {}, not here",
+            integrations::webhook_path(kind, Uuid::nil())
+        ))),
         other => Err(ApiError::not_implemented(format!(
             "integrations of type {other} cannot receive alerts in this version"
         ))),
@@ -375,7 +451,7 @@ async fn find_integration(
 ) -> Result<Option<Integration>, ApiError> {
     let row = sqlx::query!(
         r#"SELECT id, workspace_id, name, type AS kind, is_active, deduplication_window_minutes,
-                  default_service_id, verification, signature_header, signature_algorithm,
+                  default_service_id, severity_mapping, verification, signature_header, signature_algorithm,
                   signature_format, signature_prefix, signature_timestamp_header,
                   signature_tolerance_seconds, webhook_secret_ciphertext,
                   CASE WHEN previous_secret_expires_at > now() THEN previous_secret_ciphertext END
@@ -410,6 +486,10 @@ async fn find_integration(
         is_active: row.is_active,
         deduplication_window_minutes: row.deduplication_window_minutes,
         default_service_id: row.default_service_id,
+        severity_mapping: match row.severity_mapping {
+            serde_json::Value::Object(mapping) => mapping,
+            _ => serde_json::Map::new(),
+        },
         verification: verify::VerificationConfig {
             verification: verify::Verification::parse(&row.verification)
                 .unwrap_or(verify::Verification::None),

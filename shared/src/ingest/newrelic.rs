@@ -77,6 +77,7 @@ pub fn parse(value: serde_json::Value, now: DateTime<Utc>) -> Result<NormalizedA
             .collect(),
         description: text(&value, if legacy { "details" } else { "issueUrl" }),
         severity,
+        tool_severity: text(&value, severity_field),
         dedup_key: Some(dedup_key.chars().take(255).collect()),
         group_key: None,
         action,
