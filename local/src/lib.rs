@@ -6,7 +6,9 @@
 //! - [`bootstrap`] creates the queues, DLQs, bucket and secret `template.yaml` declares,
 //!   on the local AWS endpoint.
 //! - [`echo_sink`] is a webhook receiver to point demo channels at.
+//! - [`bench`] is `make bench`.
 
+pub mod bench;
 pub mod bootstrap;
 pub mod echo_sink;
 pub mod runner;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tocsin_local::{bootstrap, echo_sink, runner};
+use tocsin_local::{bench, bootstrap, echo_sink, runner};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,30 @@ enum Command {
     /// Load the demo data (safe to run again) and print a fresh admin API key for the demo
     /// workspace (the previous demo key is revoked).
     Seed,
+    /// Measure against a baseline taken in the same run (`make bench`).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The ingest router over loopback HTTP against pgbench single-row INSERTs.
+    Ingest {
+        /// Concurrent connections (and pgbench clients).
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds measured, after the warm-up.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Share of requests that repeat the previous one exactly.
+        #[arg(long, default_value_t = 0.1)]
+        duplicates: f64,
+        /// The pgbench binary.
+        #[arg(long, env = "PGBENCH", default_value = "pgbench")]
+        pgbench: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -107,6 +131,33 @@ async fn main() -> anyhow::Result<()> {
             {
                 print!("{}", created.env_lines());
             }
+        }
+        Command::Bench(Bench::Ingest {
+            connections,
+            seconds,
+            warmup,
+            duplicates,
+            pgbench,
+        }) => {
+            anyhow::ensure!(
+                (0.0..1.0).contains(&duplicates),
+                "--duplicates must be at least 0 and below 1"
+            );
+            let sdk_config = shared::aws::load_sdk_config().await;
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config);
+            let mut config = shared::config::Config::from_env(&secrets).await?;
+            // One connection per concurrent request, as that many Lambda instances have.
+            config.db_max_connections = u32::try_from(connections)?.max(2);
+            let db = shared::db::lazy_pool(&config)?;
+            let state = shared::AppState::new(config, db, &sdk_config)?;
+            let options = bench::IngestOptions {
+                connections,
+                seconds,
+                warmup_seconds: warmup,
+                duplicate_share: duplicates,
+                pgbench,
+            };
+            bench::ingest(state, options).await?;
         }
         Command::Seed => {
             let pool = pool_from_env().await?;

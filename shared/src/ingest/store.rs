@@ -14,7 +14,7 @@ use crate::notify::{self, NotificationEvent};
 use crate::state::AppState;
 
 /// How long an `Idempotency-Key` is remembered.
-const IDEMPOTENCY_KEY_HOURS: f64 = 24.0;
+const IDEMPOTENCY_KEY_HOURS: i32 = 24;
 
 /// Stores an accepted request.
 pub async fn store(
@@ -115,33 +115,48 @@ async fn find_prior(
     integration: &Integration,
     delivery: &NewDelivery,
 ) -> Result<Option<(Uuid, serde_json::Value)>, sqlx::Error> {
-    let row = sqlx::query!(
+    // Two lookups rather than one with OR: each is an index scan, so the cost does not
+    // grow with the number of deliveries in the window.
+    if let Some(key) = &delivery.idempotency_key {
+        let by_key = sqlx::query!(
+            r#"SELECT id, response_body AS "response_body!"
+               FROM webhook_delivery
+               WHERE integration_id = $1 AND idempotency_key = $2
+                 AND response_body IS NOT NULL AND duplicate_of IS NULL
+                 AND created_at > now() - make_interval(hours => $3)
+               ORDER BY created_at DESC
+               LIMIT 1"#,
+            integration.id,
+            key,
+            IDEMPOTENCY_KEY_HOURS,
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = by_key {
+            return Ok(Some((row.id, row.response_body)));
+        }
+    }
+    let by_content = sqlx::query!(
         r#"SELECT d.id, d.response_body AS "response_body!"
            FROM webhook_delivery d
-           WHERE d.integration_id = $1 AND d.response_body IS NOT NULL AND d.duplicate_of IS NULL
-             AND (
-               ($2::text IS NOT NULL AND d.idempotency_key = $2
-                AND d.created_at > now() - make_interval(hours => $5))
-               OR (d.content_fingerprint = $3
-                   AND d.created_at > now() - make_interval(mins => $4)
-                   AND NOT EXISTS (
-                     SELECT 1 FROM webhook_delivery_alert mine
-                     JOIN webhook_delivery_alert later ON later.alert_id = mine.alert_id
-                     JOIN webhook_delivery l ON l.id = later.webhook_delivery_id
-                     WHERE mine.webhook_delivery_id = d.id AND l.created_at > d.created_at
-                       AND l.duplicate_of IS NULL))
-             )
-           ORDER BY (d.idempotency_key IS NOT DISTINCT FROM $2) DESC, d.created_at DESC
+           WHERE d.integration_id = $1 AND d.content_fingerprint = $2
+             AND d.response_body IS NOT NULL AND d.duplicate_of IS NULL
+             AND d.created_at > now() - make_interval(mins => $3)
+             AND NOT EXISTS (
+               SELECT 1 FROM webhook_delivery_alert mine
+               JOIN webhook_delivery_alert later ON later.alert_id = mine.alert_id
+               JOIN webhook_delivery l ON l.id = later.webhook_delivery_id
+               WHERE mine.webhook_delivery_id = d.id AND l.created_at > d.created_at
+                 AND l.duplicate_of IS NULL)
+           ORDER BY d.created_at DESC
            LIMIT 1"#,
         integration.id,
-        delivery.idempotency_key,
         delivery.content_fingerprint,
         integration.deduplication_window_minutes,
-        IDEMPOTENCY_KEY_HOURS as i32,
     )
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|r| (r.id, r.response_body)))
+    Ok(by_content.map(|r| (r.id, r.response_body)))
 }
 
 /// What one alert's event did.
