@@ -13,6 +13,7 @@ mod lifecycle;
 mod opsgenie;
 mod outbox;
 mod pagerduty;
+mod providers;
 mod reads;
 mod runner;
 mod sentry;

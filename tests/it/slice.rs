@@ -88,7 +88,7 @@ async fn a_provider_error_is_retried_once_and_then_sent(pool: PgPool) {
     assert_eq!(logs[0].attempt_count, 1);
     assert_eq!(
         logs[0].error.as_deref(),
-        Some("the endpoint answered 500 Internal Server Error: upstream exploded")
+        Some("the provider answered 500 Internal Server Error: upstream exploded")
     );
 
     // The failed record was not deleted: SQS hands it out again.
@@ -122,7 +122,7 @@ async fn a_provider_that_always_fails_ends_failed_after_the_maximum_attempts(poo
     assert_eq!(logs[0].attempt_count, 3);
     assert_eq!(
         logs[0].error.as_deref(),
-        Some("the endpoint answered 503 Service Unavailable (gave up after 3 attempts)")
+        Some("the provider answered 503 Service Unavailable (gave up after 3 attempts)")
     );
     assert_eq!(app.poll_once(1).await, 0, "the job was deleted once FAILED");
     provider.verify().await;

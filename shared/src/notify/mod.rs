@@ -1,7 +1,13 @@
 //! Notifications (seeds 000 and 001): a workspace's channels, one `notification_log` row
 //! per message to one destination, and the worker that delivers them.
 
+pub mod channels;
+pub mod discord;
+pub mod http;
 pub mod log;
+pub mod render;
+pub mod slack;
+pub mod telegram;
 pub mod webhook;
 pub mod worker;
 
