@@ -342,6 +342,16 @@ pub async fn enqueue_pagerduty_event(
     }
 }
 
+/// The trimmed, non-empty text at a path of a tool's payload; numbers count as text (tools
+/// send some ids as either).
+fn text_at(value: &serde_json::Value, path: &[&str]) -> Option<String> {
+    match path.iter().try_fold(value, |v, key| v.get(key))? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Largest metadata kept with an alert, in bytes of JSON (the column allows 64 KiB).
 pub const MAX_METADATA_BYTES: usize = 48 * 1024;
 

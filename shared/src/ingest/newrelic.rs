@@ -9,11 +9,7 @@ use crate::alerts::{AlertAction, NormalizedAlert, Severity};
 use crate::error::ApiError;
 
 fn text(value: &serde_json::Value, field: &str) -> Option<String> {
-    match &value[field] {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    super::text_at(value, &[field])
 }
 
 fn millis(value: &serde_json::Value, field: &str) -> Option<DateTime<Utc>> {

@@ -20,6 +20,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::text_at as text;
 use crate::alerts::{AlertAction, NormalizedAlert, Severity};
 use crate::error::ApiError;
 
@@ -198,16 +199,6 @@ fn unknown_action(action: &str, expected: &str) -> ApiError {
         "action",
         format!("action {action:?} is not one this Sentry resource sends (expected {expected})"),
     )
-}
-
-/// The text at a path, numbers included (Sentry sends some ids as numbers).
-fn text(value: &Value, path: &[&str]) -> Option<String> {
-    let found = path.iter().try_fold(value, |v, key| v.get(key))?;
-    match found {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 fn time(value: &Value, key: &str) -> Option<DateTime<Utc>> {
