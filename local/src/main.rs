@@ -86,7 +86,15 @@ async fn main() -> anyhow::Result<()> {
             echo_sink,
             relay_every,
         } => {
-            let state = shared::AppState::from_env().await?;
+            let sdk_config = shared::aws::load_sdk_config().await;
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config);
+            let mut config = shared::config::Config::from_env(&secrets).await?;
+            // Links and provider callbacks point at this runner unless told otherwise.
+            config
+                .public_base_url
+                .get_or_insert_with(|| format!("http://{addr}"));
+            let db = shared::db::lazy_pool(&config)?;
+            let state = shared::AppState::new(config, db, &sdk_config)?;
             if let Some(sink) = echo_sink {
                 tokio::spawn(async move {
                     if let Err(error) = echo_sink::serve(sink).await {

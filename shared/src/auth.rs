@@ -72,11 +72,15 @@ pub enum Scope {
     IncidentsRead,
     #[serde(rename = "incidents:write")]
     IncidentsWrite,
+    #[serde(rename = "notifications:read")]
+    NotificationsRead,
+    #[serde(rename = "notifications:write")]
+    NotificationsWrite,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceWrite,
         Scope::UsersRead,
@@ -87,6 +91,8 @@ impl Scope {
         Scope::IntegrationsWrite,
         Scope::IncidentsRead,
         Scope::IncidentsWrite,
+        Scope::NotificationsRead,
+        Scope::NotificationsWrite,
     ];
 
     /// The scope's name, as stored in `api_key.scopes`.
@@ -102,6 +108,8 @@ impl Scope {
             Scope::IntegrationsWrite => "integrations:write",
             Scope::IncidentsRead => "incidents:read",
             Scope::IncidentsWrite => "incidents:write",
+            Scope::NotificationsRead => "notifications:read",
+            Scope::NotificationsWrite => "notifications:write",
         }
     }
 
@@ -122,6 +130,7 @@ impl Scope {
                     | Scope::UsersRead
                     | Scope::IntegrationsRead
                     | Scope::IncidentsRead
+                    | Scope::NotificationsRead
             ),
         }
     }

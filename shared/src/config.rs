@@ -24,6 +24,10 @@ pub struct Config {
     pub notify_retry_base: Duration,
     /// Longest a retry waits, whatever the backoff says (`NOTIFY_RETRY_MAX_SECONDS`, default 900).
     pub notify_retry_max: Duration,
+    /// Longest a worker waits in process for a destination's rate-limit slot; a later slot
+    /// sends the message back to the queue until then (`NOTIFY_PACE_MAX_WAIT_SECONDS`,
+    /// default 10).
+    pub notify_pace_max_wait: Duration,
     /// Timeout of one request to a provider (`PROVIDER_TIMEOUT_SECONDS`, default 10).
     pub provider_timeout: Duration,
     /// Age after which the outbox relay re-sends a job the request that wrote it did not
@@ -35,6 +39,10 @@ pub struct Config {
     /// Operator token for `POST /v1/workspaces` (`BOOTSTRAP_TOKEN`, or the secret named by
     /// `BOOTSTRAP_TOKEN_SECRET_ID`); without one, bootstrapping through the API is off.
     pub bootstrap_token: Option<SecretString>,
+    /// The URL the public functions are reached at, without a trailing slash
+    /// (`PUBLIC_BASE_URL`, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`): links
+    /// in messages and provider callbacks are built from it, never from a request's Host.
+    pub public_base_url: Option<String>,
 }
 
 /// Where a configuration value comes from, so a missing or bad one is named precisely.
@@ -85,6 +93,9 @@ impl Config {
             (None, None) => None,
         };
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
+        let public_base_url = var("PUBLIC_BASE_URL")
+            .map(|url| check_base_url(&url))
+            .transpose()?;
         Ok(Self {
             database_url: SecretString::from(database_url),
             db_max_connections: parse_or(&var, "DB_MAX_CONNECTIONS", 2)?,
@@ -99,6 +110,11 @@ impl Config {
             )?),
             notify_retry_max: Duration::from_secs(parse_or(&var, "NOTIFY_RETRY_MAX_SECONDS", 900)?),
             provider_timeout: Duration::from_secs(parse_or(&var, "PROVIDER_TIMEOUT_SECONDS", 10)?),
+            notify_pace_max_wait: Duration::from_secs(parse_or(
+                &var,
+                "NOTIFY_PACE_MAX_WAIT_SECONDS",
+                10,
+            )?),
             outbox_relay_grace: Duration::from_secs(parse_or(
                 &var,
                 "OUTBOX_RELAY_GRACE_SECONDS",
@@ -106,6 +122,7 @@ impl Config {
             )?),
             encryption_key: SecretString::from(encryption_key),
             bootstrap_token: bootstrap_token.map(SecretString::from),
+            public_base_url,
         })
     }
 }
@@ -116,6 +133,20 @@ impl Config {
         match queue {
             crate::jobs::Queue::Notifications => &self.notifications_queue_url,
         }
+    }
+}
+
+/// `PUBLIC_BASE_URL` must be an absolute http(s) URL; it is kept without a trailing slash.
+fn check_base_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(ConfigError::Invalid {
+            name: "PUBLIC_BASE_URL",
+            reason: "it must be an absolute http(s) URL".to_owned(),
+        }),
     }
 }
 

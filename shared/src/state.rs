@@ -16,6 +16,8 @@ pub struct AppState {
     pub sqs: aws_sdk_sqs::Client,
     /// S3 client for the data bucket.
     pub s3: aws_sdk_s3::Client,
+    /// SES (API v2) client for email channels that send through SES.
+    pub ses: aws_sdk_sesv2::Client,
     /// HTTP client for providers, with the configured timeout.
     pub http: reqwest::Client,
     /// Encrypts and decrypts the secrets stored in the database.
@@ -69,6 +71,7 @@ impl AppState {
             db,
             sqs: aws_sdk_sqs::Client::new(sdk_config),
             s3: crate::aws::s3_client(sdk_config),
+            ses: aws_sdk_sesv2::Client::new(sdk_config),
             http,
         })
     }

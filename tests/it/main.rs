@@ -5,6 +5,7 @@
 
 mod api;
 mod aws;
+mod channels;
 mod data_model;
 mod formats;
 mod ingest_errors;

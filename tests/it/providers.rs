@@ -290,3 +290,390 @@ async fn webhooks_are_signed_the_standard_webhooks_way(pool: PgPool) {
     assert_eq!(app.notification_logs().await[0].status, "SENT");
     app.cleanup().await;
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn teams_gets_an_adaptive_card_and_connector_errors_in_a_200_are_caught(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let teams = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/workflows/hook"))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(202))
+        .up_to_n_times(1)
+        .mount(&teams)
+        .await;
+    // Legacy Office 365 connectors answer 200 with the real status in the text.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0,server=msgapi",
+        ))
+        .mount(&teams)
+        .await;
+    channel(
+        &app,
+        ChannelKind::Teams,
+        json!({"webhook_url": format!("{}/workflows/hook", teams.uri())}),
+    )
+    .await;
+    notify(&app, "latency p99 > 2s").await;
+    let sent = body_of(&teams.received_requests().await.unwrap()[0]);
+    assert_eq!(sent["type"], "message");
+    let attachment = &sent["attachments"][0];
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let card = &attachment["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(
+        card["body"][0]["text"],
+        "[CRITICAL] Triggered: latency p99 > 2s"
+    );
+    assert_eq!(card["body"][1]["type"], "FactSet");
+    assert_eq!(app.notification_logs().await[0].status, "SENT");
+
+    notify(&app, "second").await;
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[1].status, "QUEUED", "a 429 inside a 200 is retried");
+    assert!(logs[1].error.as_deref().unwrap().contains("429"));
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn ntfy_gets_priority_from_severity_and_a_click_url(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let ntfy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/"))
+        .and(header("authorization", "Bearer tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"))
+        .and(body_partial_json(
+            json!({"topic": "oncall-alerts", "priority": 5, "tags": ["rotating_light"]}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "sPs71M8A2T", "time": 1700000000, "event": "message", "topic": "oncall-alerts"}),
+        ))
+        .up_to_n_times(1)
+        .mount(&ntfy)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"code": 40301, "http": 403, "error": "forbidden", "link": "https://ntfy.sh/docs/publish/#authentication"}),
+        ))
+        .mount(&ntfy)
+        .await;
+    channel(
+        &app,
+        ChannelKind::Push,
+        json!({"server_url": ntfy.uri(), "topic": "oncall-alerts", "access_token": "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"}),
+    )
+    .await;
+    notify(&app, "db down").await;
+    let sent = body_of(&ntfy.received_requests().await.unwrap()[0]);
+    assert_eq!(sent["title"], "[CRITICAL] Triggered: db down");
+    assert!(
+        sent["message"]
+            .as_str()
+            .unwrap()
+            .contains("Severity: CRITICAL")
+    );
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[0].status, "SENT");
+
+    notify(&app, "second").await;
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[1].status, "FAILED", "403 forbidden is permanent");
+    assert_eq!(
+        logs[1].error.as_deref(),
+        Some("ntfy answered 403 Forbidden: forbidden (40301)")
+    );
+    app.cleanup().await;
+}
+
+const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// Posts a Twilio status callback for `notification_id`, signed with `token`.
+async fn twilio_callback(
+    app: &TestApp,
+    notification_id: uuid::Uuid,
+    fields: &[(&str, &str)],
+    token: &str,
+) -> tocsin_tests::TestResponse {
+    let path = format!("/v1/callbacks/twilio?notification_id={notification_id}");
+    let url = format!("https://tocsin.example.com{path}");
+    let owned: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let signature = shared::notify::twilio::signature(token, &url, &owned);
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(axum::body::Body::from(
+            serde_urlencoded::to_string(fields).unwrap(),
+        ))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(shared::api::router(app.state.clone()), request)
+        .await
+        .unwrap();
+    tocsin_tests::read_response(response).await
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn twilio_sms_sends_form_fields_and_its_signed_callback_marks_delivery(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let twilio = MockServer::start().await;
+    let expected_auth = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{ACCOUNT_SID}:{AUTH_TOKEN}")
+        )
+    );
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+        )))
+        .and(header("authorization", expected_auth.as_str()))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "sid": "SM1f0e8ae6ade43cb3c0ce4525424e404f", "status": "queued",
+            "account_sid": ACCOUNT_SID, "to": "+15558675310"})))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    channel(
+        &app,
+        ChannelKind::Sms,
+        json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+15005550006",
+               "to": "+15558675310", "api_base_url": twilio.uri()}),
+    )
+    .await;
+    notify(&app, "payments failing").await;
+    let request = &twilio.received_requests().await.unwrap()[0];
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&request.body).unwrap();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("To"), "+15558675310");
+    assert_eq!(field("From"), "+15005550006");
+    assert!(field("Body").starts_with("[CRITICAL] Triggered: payments failing"));
+    let log = &app.notification_logs().await[0];
+    assert_eq!(log.status, "SENT");
+    assert_eq!(
+        field("StatusCallback"),
+        format!(
+            "https://tocsin.example.com/v1/callbacks/twilio?notification_id={}",
+            log.id
+        )
+    );
+
+    // A forged callback is refused and changes nothing.
+    let sid = "SM1f0e8ae6ade43cb3c0ce4525424e404f";
+    let fields = [
+        ("MessageSid", sid),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", ACCOUNT_SID),
+    ];
+    let forged = twilio_callback(&app, log.id, &fields, "ffffffffffffffffffffffffffffffff").await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(app.notification_logs().await[0].status, "SENT");
+
+    // "sent" is progress; "delivered" moves the row on; a repeat changes nothing.
+    let progress = [("MessageSid", sid), ("MessageStatus", "sent")];
+    assert_eq!(
+        twilio_callback(&app, log.id, &progress, AUTH_TOKEN)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(app.notification_logs().await[0].status, "SENT");
+    assert_eq!(
+        twilio_callback(&app, log.id, &fields, AUTH_TOKEN)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        twilio_callback(&app, log.id, &fields, AUTH_TOKEN)
+            .await
+            .status,
+        204
+    );
+    let row: (String, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT status::text, delivered_at FROM notification_log")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(row.0, "DELIVERED");
+    assert!(row.1.is_some());
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn twilio_calls_read_twiml_and_an_invalid_number_fails_at_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"sid": "CA42ed11f93dc08b952027ffbc406d0868", "status": "queued"}),
+        ))
+        .up_to_n_times(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 21211, "message": "The 'To' number +15005550001 is not a valid phone number.",
+            "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})))
+        .mount(&twilio)
+        .await;
+    channel(
+        &app,
+        ChannelKind::Voice,
+        json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+15005550006",
+               "to": "+15558675310", "api_base_url": twilio.uri()}),
+    )
+    .await;
+    notify(&app, "R&D <cluster> down").await;
+    let request = &twilio.received_requests().await.unwrap()[0];
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&request.body).unwrap();
+    let twiml = &form.iter().find(|(k, _)| k == "Twiml").unwrap().1;
+    assert!(twiml.starts_with("<?xml"), "{twiml}");
+    assert!(twiml.contains("R&amp;D &lt;cluster&gt; down"), "{twiml}");
+    assert!(
+        form.iter()
+            .any(|(k, v)| k == "StatusCallbackEvent" && v == "completed")
+    );
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[0].status, "SENT");
+
+    notify(&app, "second").await;
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[1].status, "FAILED");
+    assert!(
+        logs[1].error.as_deref().unwrap().contains("21211"),
+        "{:?}",
+        logs[1].error
+    );
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn email_goes_through_ses_and_an_unverified_sender_fails_at_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let domain = format!("{}.tocsin.test", uuid::Uuid::new_v4().simple());
+    app.state
+        .ses
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .unwrap();
+    channel(
+        &app,
+        ChannelKind::Email,
+        json!({"transport": "ses", "from": format!("Tocsin <alerts@{domain}>"), "to": ["oncall@example.com"]}),
+    )
+    .await;
+    notify(&app, "SES works").await;
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[0].status, "SENT", "{:?}", logs[0].error);
+    let message_id: Option<String> =
+        sqlx::query_scalar("SELECT provider_message_id FROM notification_log")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert!(message_id.is_some());
+
+    sqlx::query("DELETE FROM notification_channel")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    channel(
+        &app,
+        ChannelKind::Email,
+        json!({"transport": "ses", "from": "alerts@unverified.tocsin.test", "to": "oncall@example.com"}),
+    )
+    .await;
+    notify(&app, "SES refuses").await;
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[1].status, "FAILED");
+    assert!(
+        logs[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("MessageRejected"),
+        "{:?}",
+        logs[1].error
+    );
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn email_goes_through_smtp_with_text_and_html_parts(pool: PgPool) {
+    use tocsin_tests::smtp::{Behaviour, FakeSmtp};
+    let app = TestApp::new(pool).await;
+    let smtp = FakeSmtp::start(Behaviour {
+        credentials: Some(("tocsin".to_owned(), "s3cret-pass".to_owned())),
+        unknown_mailboxes: vec!["nobody@example.com".to_owned()],
+        defer_first: 1,
+    })
+    .await;
+    let config = |to: &str| {
+        json!({"transport": "smtp", "from": "Tocsin <alerts@example.com>", "to": [to],
+               "host": "127.0.0.1", "port": smtp.port, "security": "none",
+               "username": "tocsin", "password": "s3cret-pass"})
+    };
+    channel(&app, ChannelKind::Email, config("oncall@example.com")).await;
+    // The first MAIL FROM is deferred (451): transient, retried, then sent.
+    let event = notify(&app, "Disk <full> & slow").await;
+    assert_eq!(app.notification_logs().await[0].status, "QUEUED");
+    app.run_worker(event).await;
+    assert_eq!(app.notification_logs().await[0].status, "SENT");
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    let mail = &received[0];
+    assert_eq!(mail.user.as_deref(), Some("tocsin"));
+    assert_eq!(mail.mail_from, "alerts@example.com");
+    assert_eq!(mail.rcpt_to, vec!["oncall@example.com"]);
+    assert!(
+        mail.data
+            .contains("Subject: [CRITICAL] Triggered: Disk <full> & slow"),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("Content-Type: multipart/alternative"));
+    assert!(
+        mail.data
+            .contains("Content-Type: text/plain; charset=utf-8")
+    );
+    assert!(mail.data.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(
+        mail.data.contains("Disk &lt;full&gt; &amp; slow"),
+        "the HTML part escapes"
+    );
+
+    sqlx::query("DELETE FROM notification_channel")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    channel(&app, ChannelKind::Email, config("nobody@example.com")).await;
+    notify(&app, "unknown mailbox").await;
+    let logs = app.notification_logs().await;
+    assert_eq!(logs[1].status, "FAILED", "550 is permanent");
+    assert!(
+        logs[1].error.as_deref().unwrap().contains("User unknown"),
+        "{:?}",
+        logs[1].error
+    );
+    app.cleanup().await;
+}

@@ -2,6 +2,8 @@
 //! (`#[sqlx::test]`) and its own SQS queue pair on the local AWS endpoint, so tests run in
 //! parallel without seeing each other's messages.
 
+pub mod smtp;
+
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -39,9 +41,11 @@ pub fn test_config(queue: &QueuePair) -> Config {
         notify_retry_base: Duration::ZERO,
         notify_retry_max: Duration::ZERO,
         provider_timeout: Duration::from_secs(2),
+        notify_pace_max_wait: Duration::from_secs(10),
         outbox_relay_grace: Duration::ZERO,
         encryption_key: "test-encryption-key-0123456789-abcdefghij".into(),
         bootstrap_token: None,
+        public_base_url: Some("https://tocsin.example.com".to_owned()),
     }
 }
 
@@ -265,7 +269,8 @@ impl TestApp {
     }
 }
 
-async fn read_response(response: axum::response::Response) -> TestResponse {
+/// Reads a router's response whole.
+pub async fn read_response(response: axum::response::Response) -> TestResponse {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response

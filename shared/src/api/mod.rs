@@ -2,6 +2,8 @@
 //! the OpenAPI 3.1 document describing every Tocsin endpoint (`GET /v1/openapi.json`).
 //! Each handler runs in one transaction and answers errors as problem+json.
 
+mod callbacks;
+mod channels;
 mod incidents;
 mod integrations;
 
@@ -53,6 +55,8 @@ use crate::tenancy::{
         (name = "incidents", description = "Incidents, acknowledge and resolve"),
         (name = "integrations", description = "Monitoring tools, their verification and secrets"),
         (name = "ingest", description = "Endpoints monitoring tools post alerts to"),
+        (name = "notification-channels", description = "Where notifications go: providers, their settings, test messages"),
+        (name = "callbacks", description = "Delivery reports from providers, verified with the channel's credentials"),
     )
 )]
 struct ApiDoc;
@@ -110,6 +114,15 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::get_incident))
         .routes(routes!(incidents::acknowledge_incident))
         .routes(routes!(incidents::resolve_incident))
+        .routes(routes!(channels::list_channels, channels::create_channel))
+        .routes(routes!(
+            channels::get_channel,
+            channels::update_channel,
+            channels::delete_channel
+        ))
+        .routes(routes!(channels::test_channel))
+        .routes(routes!(channels::channel_health))
+        .routes(routes!(callbacks::twilio_status))
 }
 
 /// The OpenAPI document of every endpoint.

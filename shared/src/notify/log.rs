@@ -71,6 +71,22 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim, sqlx
     })
 }
 
+/// Gives a claimed row back without an attempt (its destination was busy): QUEUED again,
+/// the attempt not counted.
+pub async fn release(db: &PgPool, id: Uuid, delay: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE notification_log
+         SET status = 'QUEUED', attempt_count = attempt_count - 1, locked_until = NULL,
+             next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
+         WHERE id = $1 AND status = 'SENDING'",
+        id,
+        delay.as_secs_f64(),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// The provider accepted the message.
 pub async fn mark_sent(
     db: &PgPool,
@@ -134,4 +150,71 @@ pub async fn mark_failed(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// What a provider's delivery report needs to know about a row.
+#[derive(Debug, Clone)]
+pub struct ReportedNotification {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub notification_channel_id: Option<Uuid>,
+    pub channel: ChannelKind,
+    pub status: DeliveryStatus,
+    pub provider_message_id: Option<String>,
+}
+
+/// Finds a row a provider reports on.
+pub async fn find_reported(
+    db: &PgPool,
+    id: Uuid,
+) -> Result<Option<ReportedNotification>, sqlx::Error> {
+    sqlx::query_as!(
+        ReportedNotification,
+        r#"SELECT id, workspace_id, notification_channel_id, channel AS "channel: ChannelKind",
+                  status AS "status: DeliveryStatus", provider_message_id
+           FROM notification_log WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The provider confirmed the message reached the person: SENT → DELIVERED. False when the
+/// row was not SENT (a repeated or late report changes nothing).
+pub async fn mark_delivered(
+    db: &PgPool,
+    id: Uuid,
+    provider_status: &str,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query!(
+        "UPDATE notification_log
+         SET status = 'DELIVERED', delivered_at = now(), provider_status = $2, updated_at = now()
+         WHERE id = $1 AND status = 'SENT'",
+        id,
+        provider_status,
+    )
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The provider reported that a message it accepted did not arrive: SENT → FAILED.
+pub async fn mark_undelivered(
+    db: &PgPool,
+    id: Uuid,
+    error: &str,
+    provider_status: &str,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query!(
+        "UPDATE notification_log
+         SET status = 'FAILED', failed_at = now(), error = $2, provider_status = $3,
+             updated_at = now()
+         WHERE id = $1 AND status = 'SENT'",
+        id,
+        error,
+        provider_status,
+    )
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }

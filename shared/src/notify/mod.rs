@@ -3,11 +3,17 @@
 
 pub mod channels;
 pub mod discord;
+pub mod email;
 pub mod http;
 pub mod log;
+pub mod ntfy;
+pub mod pace;
+pub mod provider;
 pub mod render;
 pub mod slack;
+pub mod teams;
 pub mod telegram;
+pub mod twilio;
 pub mod webhook;
 pub mod worker;
 
@@ -168,4 +174,14 @@ pub enum DeliveryOutcome {
         error: String,
         provider_status: Option<String>,
     },
+}
+
+impl DeliveryOutcome {
+    /// The error of a failed attempt.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Self::Sent { .. } => None,
+            Self::Transient { error, .. } | Self::Permanent { error, .. } => Some(error.clone()),
+        }
+    }
 }

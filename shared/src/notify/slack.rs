@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{bad_config, failure, retry_after, snippet, status_line};
+use super::provider::Health;
 use super::render::render;
 use super::{DeliveryOutcome, Message};
 
@@ -159,5 +160,50 @@ pub async fn send(
             provider_status: Some(status_line(status)),
             retry_after: wait,
         },
+    }
+}
+
+/// Asks `auth.test` whether a bot token works. An incoming webhook cannot be checked
+/// without posting to it.
+pub async fn health(http: &reqwest::Client, config: &serde_json::Value) -> Health {
+    let config = match Config::deserialize(config) {
+        Ok(config) => config,
+        Err(e) => return Health::answered(false, format!("the channel's config is invalid: {e}")),
+    };
+    let Some(token) = config.bot_token else {
+        return Health::unchecked();
+    };
+    let base = config
+        .api_base_url
+        .as_deref()
+        .unwrap_or(DEFAULT_API_BASE)
+        .trim_end_matches('/');
+    let request = http
+        .post(format!("{base}/api/auth.test"))
+        .bearer_auth(token);
+    let response = match super::http::send(request).await {
+        Ok(response) => response,
+        Err(outcome) => return Health::answered(false, outcome.error().unwrap_or_default()),
+    };
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() && answer["ok"] == true {
+        Health::answered(
+            true,
+            format!(
+                "the token is the bot {} in the workspace {}",
+                answer["user"].as_str().unwrap_or("?"),
+                answer["team"].as_str().unwrap_or("?")
+            ),
+        )
+    } else {
+        Health::answered(
+            false,
+            format!(
+                "Slack answered {}: {}",
+                status_line(status),
+                answer["error"].as_str().unwrap_or("no error given")
+            ),
+        )
     }
 }

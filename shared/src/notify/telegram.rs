@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{bad_config, failure, seconds, status_line};
+use super::provider::Health;
 use super::render::render;
 use super::{DeliveryOutcome, Message};
 
@@ -147,6 +148,38 @@ pub async fn send(
                 wait.or(header_wait),
             )
         }
+    }
+}
+
+/// Asks `getMe` whether the bot token works.
+pub async fn health(http: &reqwest::Client, config: &serde_json::Value) -> Health {
+    let config = match Config::deserialize(config) {
+        Ok(config) => config,
+        Err(e) => return Health::answered(false, format!("the channel's config is invalid: {e}")),
+    };
+    let base = config
+        .api_base_url
+        .as_deref()
+        .unwrap_or(DEFAULT_API_BASE)
+        .trim_end_matches('/');
+    let request = http.get(format!("{base}/bot{}/getMe", config.bot_token));
+    let response = match super::http::send(request).await {
+        Ok(response) => response,
+        Err(outcome) => return Health::answered(false, outcome.error().unwrap_or_default()),
+    };
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() && answer["ok"] == true {
+        let name = answer["result"]["username"].as_str().unwrap_or("the bot");
+        Health::answered(true, format!("the token belongs to @{name}"))
+    } else {
+        let description = answer["description"].as_str().unwrap_or_default();
+        Health::answered(
+            false,
+            format!("Telegram answered {}: {description}", status_line(status))
+                .trim_end_matches(": ")
+                .to_owned(),
+        )
     }
 }
 

@@ -14,8 +14,9 @@ use rand::Rng;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::DeliveryOutcome;
 use super::log::{self, Claim, ClaimedNotification};
-use super::{ChannelKind, DeliveryOutcome};
+use super::pace::Pace;
 use crate::error::error_chain;
 use crate::jobs::Job;
 use crate::state::AppState;
@@ -85,8 +86,10 @@ async fn process_record(state: &AppState, record: &SqsMessage) -> RecordResult {
 
 /// Delivers one notification, unless it is already sent, failed, or being sent.
 async fn deliver(state: &AppState, id: Uuid) -> Result<RecordResult, sqlx::Error> {
-    // The lease outlives the provider call, so a live attempt is never taken over.
-    let lease = state.config.provider_timeout * 2 + Duration::from_secs(30);
+    // The lease outlives the wait for a rate-limit slot and the provider call, so a live attempt is never taken over.
+    let lease = state.config.provider_timeout * 2
+        + state.config.notify_pace_max_wait
+        + Duration::from_secs(30);
     let row = match log::claim(&state.db, id, lease).await? {
         Claim::Claimed(row) => row,
         Claim::Finished(status) => {
@@ -102,50 +105,44 @@ async fn deliver(state: &AppState, id: Uuid) -> Result<RecordResult, sqlx::Error
             return Ok(RecordResult::Done);
         }
     };
-    let outcome = attempt(state, &row).await?;
-    record_outcome(state, &row, outcome).await
+    match attempt(state, &row).await? {
+        Attempt::Made(outcome) => record_outcome(state, &row, outcome).await,
+        Attempt::Paced(delay) => {
+            log::release(&state.db, row.id, delay).await?;
+            tracing::info!(notification_log_id = %id, delay_s = delay.as_secs_f64(), "destination busy; paced");
+            Ok(RecordResult::Retry { delay: Some(delay) })
+        }
+    }
 }
 
-/// Builds the message and hands it to the channel's provider.
-async fn attempt(
-    state: &AppState,
-    row: &ClaimedNotification,
-) -> Result<DeliveryOutcome, sqlx::Error> {
-    let permanent = |error: &str| DeliveryOutcome::Permanent {
-        error: error.to_owned(),
-        provider_status: None,
+/// What became of an attempt.
+enum Attempt {
+    /// The provider was asked (or the message cannot be sent at all).
+    Made(DeliveryOutcome),
+    /// The destination's next rate-limit slot is too far away; nothing was sent.
+    Paced(Duration),
+}
+
+/// Builds the message, waits for the destination's rate-limit slot and hands the
+/// message to the channel's provider.
+async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt, sqlx::Error> {
+    let permanent = |error: &str| {
+        Attempt::Made(DeliveryOutcome::Permanent {
+            error: error.to_owned(),
+            provider_status: None,
+        })
     };
     let Some(channel_id) = row.notification_channel_id else {
         return Ok(permanent("the notification channel was deleted"));
     };
-    let channel = sqlx::query!(
-        "SELECT config, secrets_ciphertext, enabled FROM notification_channel
-         WHERE id = $1 AND workspace_id = $2",
-        channel_id,
-        row.workspace_id,
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    let Some(channel) = channel else {
+    let mut conn = state.db.acquire().await?;
+    let Some(channel) = super::channels::load(&mut conn, row.workspace_id, channel_id).await?
+    else {
         return Ok(permanent("the notification channel was deleted"));
     };
     if !channel.enabled {
         return Ok(permanent("the notification channel is disabled"));
     }
-    let config = match super::channels::open_config(
-        &state.cipher,
-        channel_id,
-        &channel.config,
-        channel.secrets_ciphertext.as_deref(),
-    ) {
-        Ok(config) => config,
-        // Logged by the error; the row says why without the details.
-        Err(error) => {
-            let _ = axum::response::IntoResponse::into_response(error);
-            return Ok(permanent("the channel's secrets cannot be opened"));
-        }
-    };
-    let mut conn = state.db.acquire().await?;
     let alert = match row.alert_id {
         Some(alert_id) => crate::alerts::find_alert(&mut conn, row.workspace_id, alert_id).await?,
         None => None,
@@ -166,15 +163,24 @@ async fn attempt(
         alert: &alert,
         incident: incident.as_ref(),
     };
-    Ok(match row.channel {
-        ChannelKind::Webhook => super::webhook::send(&state.http, &config, &message).await,
-        ChannelKind::Telegram => super::telegram::send(&state.http, &config, &message).await,
-        ChannelKind::Slack => super::slack::send(&state.http, &config, &message).await,
-        ChannelKind::Discord => super::discord::send(&state.http, &config, &message).await,
-        other => permanent(&format!(
-            "channels of kind {other:?} cannot be delivered by this version"
-        )),
-    })
+    let config = match channel.full_config(&state.cipher) {
+        Ok(config) => config,
+        Err(error) => {
+            // Logged by the error; the row says why without the details.
+            let _ = axum::response::IntoResponse::into_response(error);
+            return Ok(permanent("the channel's secrets cannot be opened"));
+        }
+    };
+    let limits = super::pace::limits(channel.provider, &config);
+    match super::pace::reserve(&state.db, &limits, state.config.notify_pace_max_wait).await? {
+        Pace::Go { wait } => tokio::time::sleep(wait).await,
+        Pace::Later { delay } => return Ok(Attempt::Paced(delay)),
+    }
+    Ok(Attempt::Made(
+        super::provider::provider(channel.provider)
+            .send(state, &config, &message)
+            .await,
+    ))
 }
 
 async fn record_outcome(
