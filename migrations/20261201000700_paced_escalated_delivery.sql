@@ -24,3 +24,11 @@ CREATE UNIQUE INDEX notification_log_person_step_key
 -- How many times the policy has been run through (`escalation_policy.repeat_count`).
 ALTER TABLE incident
     ADD COLUMN escalation_cycle INTEGER NOT NULL DEFAULT 0 CHECK (escalation_cycle >= 0);
+
+-- A message that is not about an alert (seed 000 sendNotification, the ops agent): what
+-- it says is kept on the row itself.
+ALTER TYPE notification_event ADD VALUE 'notification';
+ALTER TABLE notification_log
+    ADD COLUMN title    TEXT CHECK (length(title) BETWEEN 1 AND 1024),
+    ADD COLUMN body     TEXT CHECK (length(body) <= 10000),
+    ADD COLUMN severity alert_severity;

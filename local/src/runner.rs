@@ -117,6 +117,19 @@ pub async fn start(state: AppState, options: Options) -> anyhow::Result<Running>
             }
         }
     }));
+    let escalator_state = state.clone();
+    tasks.push(tokio::spawn(async move {
+        // EventBridge runs the escalator every minute; locally every 15 s, so a one-minute
+        // level is not late by more than that.
+        let mut ticks = tokio::time::interval(Duration::from_secs(15));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = shared::escalation::handle_schedule(&escalator_state).await {
+                tracing::warn!(error = %shared::error::error_chain(&error), "escalator failed");
+            }
+        }
+    }));
     Ok(Running { http_addr, tasks })
 }
 

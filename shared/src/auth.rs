@@ -76,11 +76,15 @@ pub enum Scope {
     NotificationsRead,
     #[serde(rename = "notifications:write")]
     NotificationsWrite,
+    #[serde(rename = "services:read")]
+    ServicesRead,
+    #[serde(rename = "services:write")]
+    ServicesWrite,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 14] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceWrite,
         Scope::UsersRead,
@@ -93,6 +97,8 @@ impl Scope {
         Scope::IncidentsWrite,
         Scope::NotificationsRead,
         Scope::NotificationsWrite,
+        Scope::ServicesRead,
+        Scope::ServicesWrite,
     ];
 
     /// The scope's name, as stored in `api_key.scopes`.
@@ -110,6 +116,8 @@ impl Scope {
             Scope::IncidentsWrite => "incidents:write",
             Scope::NotificationsRead => "notifications:read",
             Scope::NotificationsWrite => "notifications:write",
+            Scope::ServicesRead => "services:read",
+            Scope::ServicesWrite => "services:write",
         }
     }
 
@@ -131,6 +139,7 @@ impl Scope {
                     | Scope::IntegrationsRead
                     | Scope::IncidentsRead
                     | Scope::NotificationsRead
+                    | Scope::ServicesRead
             ),
         }
     }
@@ -293,6 +302,16 @@ mod tests {
         assert!(
             principal(UserRole::Responder, &[])
                 .require(Scope::ApiKeysRead)
+                .is_err()
+        );
+        assert!(
+            principal(UserRole::Viewer, &[])
+                .require(Scope::ServicesRead)
+                .is_ok()
+        );
+        assert!(
+            principal(UserRole::Responder, &[])
+                .require(Scope::ServicesWrite)
                 .is_err()
         );
         let narrowed = principal(UserRole::Admin, &["users:read"]);

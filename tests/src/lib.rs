@@ -66,14 +66,32 @@ impl TestApp {
 
     /// A test world whose configuration `adjust` changes.
     pub async fn with_config(pool: PgPool, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::with_queue(pool, 3, 0, adjust).await
+    }
+
+    /// A test world whose queue moves a message to its DLQ after `max_receive_count`
+    /// receives and hides a received message for `visibility_timeout` seconds, and whose
+    /// configuration `adjust` changes.
+    pub async fn with_queue(
+        pool: PgPool,
+        max_receive_count: u32,
+        visibility_timeout: u32,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let sdk_config = local_sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk_config);
         let name = format!("test-{}", Uuid::new_v4().simple());
         // Visibility 0: a message reported as failed can be received again at once, so
         // tests drive redelivery themselves instead of waiting for a timeout.
-        let queue = bootstrap::create_queue_pair(&sqs, &name, &format!("{name}-dlq"), 3, 0)
-            .await
-            .expect("creating the test queue");
+        let queue = bootstrap::create_queue_pair(
+            &sqs,
+            &name,
+            &format!("{name}-dlq"),
+            max_receive_count,
+            visibility_timeout,
+        )
+        .await
+        .expect("creating the test queue");
         bootstrap::create_bucket(&shared::aws::s3_client(&sdk_config), TEST_BUCKET)
             .await
             .expect("creating the test bucket");
@@ -172,6 +190,31 @@ impl TestApp {
             &new_key,
             shared::tenancy::UserRole::Admin,
             None,
+        )
+        .await
+        .expect("creating the key")
+    }
+
+    /// Creates an API key in this test's workspace acting for `user_id` (its creator) with
+    /// `role`, as that person would create one for themselves.
+    pub async fn create_key_for_user(
+        &self,
+        user_id: Uuid,
+        role: shared::tenancy::UserRole,
+    ) -> shared::tenancy::CreatedApiKey {
+        let mut conn = self.state.db.acquire().await.expect("a connection");
+        let new_key = shared::tenancy::NewApiKey {
+            name: format!("test {role:?} key of {user_id}"),
+            role: Some(role),
+            scopes: Vec::new(),
+            expires_at: None,
+        };
+        shared::tenancy::insert_api_key(
+            &mut conn,
+            self.workspace_id,
+            &new_key,
+            shared::tenancy::UserRole::Admin,
+            Some(user_id),
         )
         .await
         .expect("creating the key")

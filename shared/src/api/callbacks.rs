@@ -97,7 +97,13 @@ pub(super) async fn twilio_status(
             log::mark_delivered(&state.db, row.id, &provider_status).await?
         }
         CallbackOutcome::Failed(error) => {
-            log::mark_undelivered(&state.db, row.id, &error, &provider_status).await?
+            let mut tx = state.db.begin().await?;
+            let changed = log::mark_undelivered(&mut *tx, row.id, &error, &provider_status).await?;
+            let next_tier = crate::escalation::after_failure(&mut tx, row.id).await?;
+            let queued = crate::notify::queue_jobs(&mut tx, &next_tier).await?;
+            tx.commit().await?;
+            crate::outbox::dispatch(&state, &queued.outbox_ids).await;
+            changed
         }
         CallbackOutcome::Progress => false,
     };

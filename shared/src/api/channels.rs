@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, Problem};
 use crate::http::{JsonBody, Page, PageParams, parse_id};
+use crate::notify::Notice;
 use crate::notify::channels::{self, ChannelPatch, ChannelView, NewChannel, TestResult};
 use crate::notify::provider::Health;
 use crate::state::AppState;
@@ -209,5 +210,44 @@ pub(super) async fn channel_health(
     let id = parse_id(&id, "notification channel")?;
     Ok(Json(
         channels::check_health(&state, principal.workspace_id, id).await?,
+    ))
+}
+
+/// What `POST /v1/notifications` queued.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NoticeQueued {
+    /// One per enabled channel of the workspace.
+    pub notifications_queued: usize,
+}
+
+/// Seed 000 `sendNotification`: sends a message of its own (not about an alert) with
+/// severity info, warning or critical to every enabled channel of the workspace. The
+/// answer comes at once; each channel's delivery is tracked in the notification log.
+#[utoipa::path(
+    post, path = "/v1/notifications", tag = "notification-channels",
+    request_body = Notice,
+    responses(
+        (status = 202, body = NoticeQueued),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(super) async fn send_notice(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(notice): JsonBody<Notice>,
+) -> Result<(StatusCode, Json<NoticeQueued>), ApiError> {
+    principal.require(Scope::NotificationsWrite)?;
+    let mut tx = state.db.begin().await?;
+    let announced =
+        crate::notify::send_notification(&mut tx, principal.workspace_id, &notice).await?;
+    tx.commit().await?;
+    crate::outbox::dispatch(&state, &announced.outbox_ids).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(NoticeQueued {
+            notifications_queued: announced.notifications,
+        }),
     ))
 }

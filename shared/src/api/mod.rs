@@ -4,8 +4,10 @@
 
 mod callbacks;
 mod channels;
+mod contacts;
 mod incidents;
 mod integrations;
+mod services;
 
 use std::sync::Arc;
 
@@ -50,12 +52,14 @@ use crate::tenancy::{
     tags(
         (name = "workspace", description = "The workspace the API key belongs to"),
         (name = "users", description = "People in the workspace"),
+        (name = "people", description = "How each person is reached: contact methods and channel tiers"),
         (name = "api-keys", description = "Credentials for the API"),
         (name = "alerts", description = "Alerts, their deliveries, acknowledge and resolve"),
         (name = "incidents", description = "Incidents, acknowledge and resolve"),
         (name = "integrations", description = "Monitoring tools, their verification and secrets"),
         (name = "ingest", description = "Endpoints monitoring tools post alerts to"),
         (name = "notification-channels", description = "Where notifications go: providers, their settings, test messages"),
+        (name = "services", description = "Services and the escalation policies that say who hears of their incidents"),
         (name = "callbacks", description = "Delivery reports from providers, verified with the channel's credentials"),
     )
 )]
@@ -93,6 +97,15 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_workspace, update_workspace))
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(
+            contacts::list_contact_methods,
+            contacts::create_contact_method
+        ))
+        .routes(routes!(contacts::delete_contact_method))
+        .routes(routes!(
+            contacts::get_channel_tiers,
+            contacts::replace_channel_tiers
+        ))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(get_api_key, revoke_api_key))
         .routes(routes!(
@@ -122,7 +135,20 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(channels::test_channel))
         .routes(routes!(channels::channel_health))
+        .routes(routes!(channels::send_notice))
         .routes(routes!(callbacks::twilio_status))
+        .routes(routes!(services::list_services, services::create_service))
+        .routes(routes!(
+            services::get_service,
+            services::update_service,
+            services::delete_service
+        ))
+        .routes(routes!(services::list_policies, services::create_policy))
+        .routes(routes!(
+            services::get_policy,
+            services::update_policy,
+            services::delete_policy
+        ))
 }
 
 /// The OpenAPI document of every endpoint.

@@ -862,6 +862,28 @@ pub async fn load(
         .pop())
 }
 
+/// The configuration with a person's address (a contact method) in place of the
+/// channel's own destination: the channel then only carries the credentials.
+pub fn addressed_to(kind: ChannelKind, config: Value, destination: Option<&str>) -> Value {
+    let Some(destination) = destination else {
+        return config;
+    };
+    let mut config = config;
+    let field = match kind {
+        ChannelKind::Email => {
+            config["to"] = Value::Array(vec![destination.into()]);
+            return config;
+        }
+        ChannelKind::Sms | ChannelKind::Voice => "to",
+        ChannelKind::Push => "topic",
+        ChannelKind::Slack => "channel",
+        ChannelKind::Telegram => "chat_id",
+        ChannelKind::Teams | ChannelKind::Discord | ChannelKind::Webhook => return config,
+    };
+    config[field] = Value::String(destination.to_owned());
+    config
+}
+
 /// Sends a test message through a channel and reports the provider's answer.
 pub async fn send_test(
     state: &AppState,
@@ -872,32 +894,16 @@ pub async fn send_test(
     let channel = find_row(&mut conn, workspace_id, id).await?;
     drop(conn);
     let config = channel.full_config(&state.cipher)?;
-    let now = Utc::now();
-    let alert = crate::alerts::Alert {
-        id: Uuid::new_v4(),
+    let description = format!(
+        "If you can read this, the channel \"{}\" works.",
+        channel.name
+    );
+    let alert = super::standalone_alert(
         workspace_id,
-        integration_id: None,
-        incident_id: None,
-        service_id: None,
-        rule_id: None,
-        container_id: None,
-        title: "Test notification from Tocsin".to_owned(),
-        description: Some(format!(
-            "If you can read this, the channel \"{}\" works.",
-            channel.name
-        )),
-        severity: crate::alerts::Severity::Info,
-        status: crate::alerts::AlertStatus::Open,
-        source: "tocsin".to_owned(),
-        external_id: None,
-        group_key: None,
-        occurrence_count: 1,
-        triggered_at: now,
-        last_seen_at: now,
-        acknowledged_at: None,
-        resolved_at: None,
-        metadata: Value::Object(Map::new()),
-    };
+        "Test notification from Tocsin",
+        Some(&description),
+        crate::alerts::Severity::Info,
+    );
     let message = Message {
         notification_id: Uuid::new_v4(),
         event: NotificationEvent::AlertTriggered,

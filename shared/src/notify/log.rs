@@ -22,6 +22,12 @@ pub struct ClaimedNotification {
     pub event: NotificationEvent,
     /// Attempts made, this one included.
     pub attempt_count: i32,
+    /// For a message to a person: their address on this channel.
+    pub destination: Option<String>,
+    /// For a notice: what it says.
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub severity: Option<crate::alerts::Severity>,
 }
 
 /// The result of trying to claim a row.
@@ -49,7 +55,8 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim, sqlx
              AND (status = 'QUEUED' OR (status = 'SENDING' AND locked_until < now()))
            RETURNING id, workspace_id, alert_id, incident_id, notification_channel_id,
                      channel AS "channel: ChannelKind", event AS "event: NotificationEvent",
-                     attempt_count"#,
+                     attempt_count, destination, title, body,
+                     severity AS "severity: crate::alerts::Severity""#,
         id,
         lease.as_secs_f64(),
     )
@@ -133,7 +140,7 @@ pub async fn mark_retry(
 
 /// The message will not be sent.
 pub async fn mark_failed(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     error: &str,
     provider_status: Option<&str>,
@@ -200,7 +207,7 @@ pub async fn mark_delivered(
 
 /// The provider reported that a message it accepted did not arrive: SENT → FAILED.
 pub async fn mark_undelivered(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     error: &str,
     provider_status: &str,

@@ -33,6 +33,7 @@ pub fn render(message: &Message<'_>) -> Rendered {
         NotificationEvent::AlertTriggered | NotificationEvent::IncidentTriggered => "Triggered",
         NotificationEvent::IncidentAcknowledged => "Acknowledged",
         NotificationEvent::IncidentResolved => "Resolved",
+        NotificationEvent::Notification => "Notice",
     };
     let severity = incident.map_or(alert.severity, |i| i.priority);
     let mut fields = vec![("Severity", severity.as_str().to_owned())];

@@ -21,15 +21,19 @@ pub struct WebhookConfig {
 /// The JSON body a webhook channel receives.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebhookBody {
-    /// What happened: `incident.triggered`, `incident.acknowledged`, `incident.resolved`.
+    /// What happened: `incident.triggered`, `incident.acknowledged`, `incident.resolved`,
+    /// `notification` (a notice).
     #[serde(rename = "type")]
     pub kind: NotificationEvent,
     /// The notification's id; the same on every retry, so receivers can drop repeats.
     pub notification_id: Uuid,
     /// The incident, when the alert belongs to one.
     pub incident: Option<serde_json::Value>,
-    /// The alert that caused the notification.
+    /// The alert that caused the notification (null for a notice).
     pub alert: serde_json::Value,
+    /// A notice's `title`, `body` and `severity` (type `notification`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<serde_json::Value>,
 }
 
 /// POSTs the alert to the channel's URL and classifies the answer.
@@ -52,7 +56,18 @@ pub async fn send(
         incident: message
             .incident
             .map(|incident| serde_json::to_value(incident).unwrap_or_default()),
-        alert: serde_json::to_value(message.alert).unwrap_or_default(),
+        alert: if message.event == NotificationEvent::Notification {
+            serde_json::Value::Null
+        } else {
+            serde_json::to_value(message.alert).unwrap_or_default()
+        },
+        notice: (message.event == NotificationEvent::Notification).then(|| {
+            serde_json::json!({
+                "title": message.alert.title,
+                "body": message.alert.description,
+                "severity": message.alert.severity,
+            })
+        }),
     };
     let body = serde_json::to_vec(&body).unwrap_or_default();
     let id = message.notification_id.to_string();

@@ -41,16 +41,18 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
     }))
     .await;
     let mut response = SqsBatchResponse::default();
+    let mut delays = Vec::new();
     for (record, result) in event.records.iter().zip(results) {
         if let RecordResult::Retry { delay } = result {
             if let (Some(delay), Some(handle)) = (delay, record.receipt_handle.as_deref()) {
-                postpone(state, handle, delay).await;
+                delays.push((handle, delay));
             }
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = record.message_id.clone().unwrap_or_default();
             response.batch_item_failures.push(failure);
         }
     }
+    postpone(state, &delays).await;
     response
 }
 
@@ -143,9 +145,17 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
     if !channel.enabled {
         return Ok(permanent("the notification channel is disabled"));
     }
-    let alert = match row.alert_id {
-        Some(alert_id) => crate::alerts::find_alert(&mut conn, row.workspace_id, alert_id).await?,
-        None => None,
+    let alert = match (row.alert_id, &row.title) {
+        (Some(alert_id), _) => {
+            crate::alerts::find_alert(&mut conn, row.workspace_id, alert_id).await?
+        }
+        (None, Some(title)) => Some(super::standalone_alert(
+            row.workspace_id,
+            title,
+            row.body.as_deref(),
+            row.severity.unwrap_or(crate::alerts::Severity::Info),
+        )),
+        (None, None) => None,
     };
     let incident = match row.incident_id {
         Some(id) => crate::incidents::find_incident(&mut conn, row.workspace_id, id).await?,
@@ -164,7 +174,9 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
         incident: incident.as_ref(),
     };
     let config = match channel.full_config(&state.cipher) {
-        Ok(config) => config,
+        Ok(config) => {
+            super::channels::addressed_to(channel.provider, config, row.destination.as_deref())
+        }
         Err(error) => {
             // Logged by the error; the row says why without the details.
             let _ = axum::response::IntoResponse::into_response(error);
@@ -210,7 +222,7 @@ async fn record_outcome(
             ..
         } if row.attempt_count >= max_attempts => {
             let error = format!("{error} (gave up after {} attempts)", row.attempt_count);
-            log::mark_failed(&state.db, row.id, &error, provider_status.as_deref()).await?;
+            fail(state, row.id, &error, provider_status.as_deref()).await?;
             tracing::warn!(notification_log_id = %row.id, error, "notification failed");
             Ok(RecordResult::Done)
         }
@@ -235,11 +247,28 @@ async fn record_outcome(
             error,
             provider_status,
         } => {
-            log::mark_failed(&state.db, row.id, &error, provider_status.as_deref()).await?;
+            fail(state, row.id, &error, provider_status.as_deref()).await?;
             tracing::warn!(notification_log_id = %row.id, error, "notification failed permanently");
             Ok(RecordResult::Done)
         }
     }
+}
+
+/// Marks a row FAILED and, for a message to a person, queues their next channel tier when
+/// that was the last hope of this one, in one transaction.
+pub async fn fail(
+    state: &AppState,
+    id: Uuid,
+    error: &str,
+    provider_status: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = state.db.begin().await?;
+    log::mark_failed(&mut *tx, id, error, provider_status).await?;
+    let next_tier = crate::escalation::after_failure(&mut tx, id).await?;
+    let queued = super::queue_jobs(&mut tx, &next_tier).await?;
+    tx.commit().await?;
+    crate::outbox::dispatch(state, &queued.outbox_ids).await;
+    Ok(())
 }
 
 /// Exponential backoff with jitter: half the doubled delay fixed, half random, so a burst
@@ -255,20 +284,44 @@ fn backoff(state: &AppState, attempt: i32) -> Duration {
     half + half.mul_f64(rand::rng().random::<f64>())
 }
 
-/// Keeps a message hidden for `delay` before SQS hands it out again.
-async fn postpone(state: &AppState, receipt_handle: &str, delay: Duration) {
-    // SQS allows at most 12 hours.
-    let seconds = i32::try_from(delay.as_secs().min(43_200)).unwrap_or(43_200);
-    let result = state
-        .sqs
-        .change_message_visibility()
-        .queue_url(&state.config.notifications_queue_url)
-        .receipt_handle(receipt_handle)
-        .visibility_timeout(seconds)
-        .send()
-        .await;
-    if let Err(error) = result {
-        // The queue's own visibility timeout then decides when the retry happens.
-        tracing::warn!(error = %error_chain(&error), "could not set the retry delay");
+/// Keeps each message hidden for its delay before SQS hands it out again: one
+/// `ChangeMessageVisibilityBatch` for the whole batch (SQS takes up to ten, a batch's size).
+async fn postpone(state: &AppState, delays: &[(&str, Duration)]) {
+    use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+    for chunk in delays.chunks(10) {
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (handle, delay))| {
+                // SQS allows at most 12 hours.
+                let seconds = i32::try_from(delay.as_secs().min(43_200)).unwrap_or(43_200);
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(*handle)
+                    .visibility_timeout(seconds)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let result = state
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(&state.config.notifications_queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match result {
+            Ok(output) if !output.failed().is_empty() => {
+                // The queue's own visibility timeout then decides when those are retried.
+                tracing::warn!(
+                    failed = output.failed().len(),
+                    "could not set some retry delays"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not set the retry delays");
+            }
+        }
     }
 }
