@@ -289,3 +289,94 @@ async fn the_test_message_reports_the_provider_error_and_health_asks_the_provide
     assert!(!health.body.to_string().contains("xoxb-1-2-abc"));
     app.cleanup().await;
 }
+
+/// Everything the tracing subscriber of one test wrote.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn secrets_never_reach_an_answer_or_a_log_line(pool: PgPool) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    // The test's runtime is single-threaded: every task it spawns logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = TestApp::new(pool).await;
+    let key = admin_key(&app).await;
+    let telegram = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(
+                json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+            ),
+        )
+        .mount(&telegram)
+        .await;
+    let slack_hook = "http://127.0.0.1:9/services/T000/B000/XXXXslacksecretXXXX";
+    let mut answers = Vec::new();
+    for (provider, config) in [
+        (
+            "telegram",
+            json!({"bot_token": BOT_TOKEN, "chat_id": 42, "api_base_url": telegram.uri()}),
+        ),
+        ("slack", json!({"webhook_url": slack_hook})),
+    ] {
+        let created = app
+            .api(
+                "POST",
+                "/v1/notification-channels",
+                Some(&key),
+                Some(json!({"provider": provider, "name": provider, "config": config})),
+            )
+            .await;
+        assert_eq!(created.status, 201);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        // A refused token, and a webhook that cannot be reached.
+        let tested = app
+            .api(
+                "POST",
+                &format!("/v1/notification-channels/{id}/test"),
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(tested.body["sent"], false, "{}", tested.body);
+        answers.push(created.body.to_string());
+        answers.push(tested.body.to_string());
+    }
+    // And through the worker, which logs each attempt.
+    assert_eq!(
+        app.post_alert(&tocsin_tests::alert_body("x")).await.status,
+        202
+    );
+    while app.poll_once(0).await > 0 {}
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("notification"), "the worker logged: {logs}");
+    for secret in [
+        BOT_TOKEN,
+        "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ",
+        "XXXXslacksecretXXXX",
+    ] {
+        assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
+        for answer in &answers {
+            assert!(!answer.contains(secret), "{secret} is in {answer}");
+        }
+    }
+    app.cleanup().await;
+}

@@ -358,6 +358,9 @@ async fn the_secondary_tier_is_paged_only_when_every_primary_delivery_failed(poo
         body["chat_id"], "987654321",
         "the person's chat, not the channel's"
     );
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("checkout"), "the service is named: {text}");
+    assert!(text.contains("Escalation level"), "{text}");
 
     // The SMS goes to the person's number and succeeds: no fallback call.
     while app.poll_once(0).await > 0 {}

@@ -909,6 +909,8 @@ pub async fn send_test(
         event: NotificationEvent::AlertTriggered,
         alert: &alert,
         incident: None,
+        service: None,
+        team: None,
     };
     let outcome = provider(channel.provider)
         .send(state, &config, &message)

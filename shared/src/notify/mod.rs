@@ -290,6 +290,9 @@ pub struct Message<'a> {
     pub alert: &'a crate::alerts::Alert,
     /// The incident the alert belongs to.
     pub incident: Option<&'a crate::incidents::Incident>,
+    /// The names of the incident's service and team, when it has them.
+    pub service: Option<&'a str>,
+    pub team: Option<&'a str>,
 }
 
 /// How one attempt to hand a message to a provider went.

@@ -12,7 +12,8 @@ pub struct Rendered {
     /// The incident's title (the alert's when it has no incident).
     pub title: String,
     pub severity: Severity,
-    /// Label and value pairs: severity, alerts, source, triggered at, incident.
+    /// Label and value pairs: severity, alerts, escalation level, service, team, source,
+    /// triggered at, incident.
     pub fields: Vec<(&'static str, String)>,
     /// The alert's description, shortened.
     pub description: Option<String>,
@@ -42,6 +43,12 @@ pub fn render(message: &Message<'_>) -> Rendered {
         if incident.escalation_level > 0 {
             fields.push(("Escalation level", incident.escalation_level.to_string()));
         }
+    }
+    if let Some(service) = message.service {
+        fields.push(("Service", service.to_owned()));
+    }
+    if let Some(team) = message.team {
+        fields.push(("Team", team.to_owned()));
     }
     fields.push(("Source", alert.source.clone()));
     fields.push((

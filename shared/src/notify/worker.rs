@@ -161,6 +161,19 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
         Some(id) => crate::incidents::find_incident(&mut conn, row.workspace_id, id).await?,
         None => None,
     };
+    let names = match &incident {
+        Some(incident) => Some(
+            sqlx::query!(
+                "SELECT (SELECT name FROM service WHERE id = $1) AS service,
+                        (SELECT name FROM team WHERE id = $2) AS team",
+                incident.service_id,
+                incident.team_id,
+            )
+            .fetch_one(&mut *conn)
+            .await?,
+        ),
+        None => None,
+    };
     drop(conn);
     let Some(alert) = alert else {
         return Ok(permanent(
@@ -172,6 +185,8 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
         event: row.event,
         alert: &alert,
         incident: incident.as_ref(),
+        service: names.as_ref().and_then(|n| n.service.as_deref()),
+        team: names.as_ref().and_then(|n| n.team.as_deref()),
     };
     let config = match channel.full_config(&state.cipher) {
         Ok(config) => {
