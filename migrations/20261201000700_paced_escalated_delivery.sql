@@ -21,6 +21,10 @@ CREATE UNIQUE INDEX notification_log_person_step_key
     ON notification_log (incident_id, user_id, escalation_level, escalation_cycle, tier, channel)
     WHERE user_id IS NOT NULL AND tier IS NOT NULL;
 
+-- A level's targets in the order they were given.
+ALTER TABLE escalation_target
+    ADD COLUMN position INTEGER NOT NULL DEFAULT 0 CHECK (position >= 0);
+
 -- How many times the policy has been run through (`escalation_policy.repeat_count`).
 ALTER TABLE incident
     ADD COLUMN escalation_cycle INTEGER NOT NULL DEFAULT 0 CHECK (escalation_cycle >= 0);

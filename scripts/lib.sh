@@ -118,7 +118,8 @@ ensure_moto() {
 moto_answers() {
   "$VENVS/moto/bin/python" - "$1" <<'PY' 2>/dev/null
 import sys, urllib.request
-urllib.request.urlopen(sys.argv[1] + "/moto-api/data.json", timeout=1)
+# The dashboard page: small and moto's own (data.json grows with every test run's state).
+urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2)
 PY
 }
 

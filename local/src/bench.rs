@@ -41,7 +41,8 @@ pub struct Measured {
 }
 
 impl Measured {
-    fn from_latencies(mut micros: Vec<u64>, seconds: f64) -> anyhow::Result<Self> {
+    /// Sorts `micros` (latencies over `seconds`) into counts, rate and percentiles.
+    pub fn from_latencies(mut micros: Vec<u64>, seconds: f64) -> anyhow::Result<Self> {
         anyhow::ensure!(!micros.is_empty(), "nothing was measured");
         micros.sort_unstable();
         let at = |q: f64| {

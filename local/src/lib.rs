@@ -9,6 +9,7 @@
 //! - [`bench`] is `make bench`.
 
 pub mod bench;
+pub mod bench_notify;
 pub mod bootstrap;
 pub mod echo_sink;
 pub mod runner;

@@ -75,6 +75,25 @@ enum Bench {
         #[arg(long, env = "PGBENCH", default_value = "pgbench")]
         pgbench: std::path::PathBuf,
     },
+    /// Alert-to-provider latency through the local runner, and pacing against a
+    /// rate-limited provider.
+    Notify {
+        /// Alerts in the burst.
+        #[arg(long, default_value_t = 1000)]
+        alerts: usize,
+        /// Connections posting them.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Notices sent to the rate-limited provider.
+        #[arg(long, default_value_t = 300)]
+        paced: usize,
+        /// Requests a second the rate-limited provider allows.
+        #[arg(long, default_value_t = 30)]
+        allowed_per_second: u32,
+        /// Notify-worker pollers.
+        #[arg(long, default_value_t = 5)]
+        pollers: usize,
+    },
 }
 
 #[tokio::main]
@@ -139,6 +158,28 @@ async fn main() -> anyhow::Result<()> {
             {
                 print!("{}", created.env_lines());
             }
+        }
+        Command::Bench(Bench::Notify {
+            alerts,
+            connections,
+            paced,
+            allowed_per_second,
+            pollers,
+        }) => {
+            let sdk_config = shared::aws::load_sdk_config().await;
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config);
+            let mut config = shared::config::Config::from_env(&secrets).await?;
+            config.db_max_connections = u32::try_from(connections + pollers * 10)?;
+            let db = shared::db::lazy_pool(&config)?;
+            let state = shared::AppState::new(config, db, &sdk_config)?;
+            let options = tocsin_local::bench_notify::NotifyOptions {
+                alerts,
+                connections,
+                paced,
+                allowed_per_second,
+                pollers,
+            };
+            tocsin_local::bench_notify::notify(state, options).await?;
         }
         Command::Bench(Bench::Ingest {
             connections,

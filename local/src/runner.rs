@@ -23,6 +23,9 @@ pub struct Options {
     pub sqs_wait_seconds: i32,
     /// How often the outbox relay runs (its schedule in AWS is every minute).
     pub relay_every: Duration,
+    /// Concurrent pollers per queue, as Lambda's SQS event source runs several batches
+    /// at once (it starts with five).
+    pub pollers: usize,
 }
 
 impl Default for Options {
@@ -31,6 +34,7 @@ impl Default for Options {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             sqs_wait_seconds: 20,
             relay_every: Duration::from_secs(60),
+            pollers: 5,
         }
     }
 }
@@ -46,6 +50,7 @@ pub fn http_routes(state: &AppState) -> axum::Router {
 pub type WorkerFuture = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
 
 /// An SQS-triggered function: the queue it consumes and its handler.
+#[derive(Clone)]
 struct Consumer {
     function: &'static str,
     queue_url: String,
@@ -97,11 +102,13 @@ pub async fn start(state: AppState, options: Options) -> anyhow::Result<Running>
 
     for consumer in consumers(&state) {
         let arn = crate::bootstrap::queue_arn(&state.sqs, &consumer.queue_url).await?;
-        let state = state.clone();
-        let wait = options.sqs_wait_seconds;
-        tasks.push(tokio::spawn(async move {
-            poll_queue(state, consumer, arn, wait).await;
-        }));
+        for _ in 0..options.pollers.max(1) {
+            let (state, consumer, arn) = (state.clone(), consumer.clone(), arn.clone());
+            let wait = options.sqs_wait_seconds;
+            tasks.push(tokio::spawn(async move {
+                poll_queue(state, consumer, arn, wait).await;
+            }));
+        }
     }
 
     let relay_state = state.clone();

@@ -217,7 +217,7 @@ async fn take_step(
         "SELECT t.user_id, t.notification_channel_id
          FROM escalation_target t JOIN escalation_level l ON l.id = t.escalation_level_id
          WHERE l.escalation_policy_id = $1 AND l.level = $2
-         ORDER BY t.id",
+         ORDER BY t.position",
         policy_id,
         at.level,
     )

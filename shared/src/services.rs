@@ -511,9 +511,8 @@ async fn check_levels(
     Ok(())
 }
 
-/// Writes a policy's levels (checked) and their targets: level numbers from 1 in the
-/// order given. Target ids share a random prefix per level and end in the target's
-/// position, so reading them by id gives them back in the order they were given.
+/// Writes a policy's levels (checked) and their targets: level numbers from 1, and
+/// target positions from 0, in the order given.
 async fn insert_levels(
     conn: &mut PgConnection,
     policy_id: Uuid,
@@ -522,26 +521,18 @@ async fn insert_levels(
     let mut level_ids = Vec::with_capacity(levels.len());
     let mut numbers = Vec::with_capacity(levels.len());
     let mut delays = Vec::with_capacity(levels.len());
-    let (mut user_target_ids, mut user_level_ids, mut users) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut channel_target_ids, mut channel_level_ids, mut channels) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let (mut target_levels, mut users, mut channels, mut positions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (number, level) in (1_i32..).zip(levels) {
         let level_id = Uuid::new_v4();
         level_ids.push(level_id);
         numbers.push(number);
         delays.push(level.delay_minutes);
-        let prefix = Uuid::new_v4().as_u128() & !0xFF;
-        for (position, target) in (0_u128..).zip(&level.targets) {
-            let target_id = Uuid::from_u128(prefix | position);
-            if let Some(user_id) = target.user_id {
-                user_target_ids.push(target_id);
-                user_level_ids.push(level_id);
-                users.push(user_id);
-            } else if let Some(channel_id) = target.notification_channel_id {
-                channel_target_ids.push(target_id);
-                channel_level_ids.push(level_id);
-                channels.push(channel_id);
-            }
+        for (position, target) in (0_i32..).zip(&level.targets) {
+            target_levels.push(level_id);
+            users.push(target.user_id);
+            channels.push(target.notification_channel_id);
+            positions.push(position);
         }
     }
     sqlx::query!(
@@ -555,30 +546,18 @@ async fn insert_levels(
     )
     .execute(&mut *conn)
     .await?;
-    if !users.is_empty() {
-        sqlx::query!(
-            r#"INSERT INTO escalation_target (id, escalation_level_id, user_id)
-               SELECT t.id, t.level_id, t.user_id
-               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(id, level_id, user_id)"#,
-            &user_target_ids,
-            &user_level_ids,
-            &users,
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !channels.is_empty() {
-        sqlx::query!(
-            r#"INSERT INTO escalation_target (id, escalation_level_id, notification_channel_id)
-               SELECT t.id, t.level_id, t.channel_id
-               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(id, level_id, channel_id)"#,
-            &channel_target_ids,
-            &channel_level_ids,
-            &channels,
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
+    sqlx::query!(
+        r#"INSERT INTO escalation_target (escalation_level_id, user_id, notification_channel_id, position)
+           SELECT t.level_id, t.user_id, t.channel_id, t.position
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[])
+                AS t(level_id, user_id, channel_id, position)"#,
+        &target_levels,
+        &users as &[Option<Uuid>],
+        &channels as &[Option<Uuid>],
+        &positions,
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -694,7 +673,7 @@ async fn load_levels(
            FROM escalation_level l
            LEFT JOIN escalation_target t ON t.escalation_level_id = l.id
            WHERE l.escalation_policy_id = ANY($1)
-           ORDER BY l.escalation_policy_id, l.level, t.id"#,
+           ORDER BY l.escalation_policy_id, l.level, t.position"#,
         policy_ids,
     )
     .fetch_all(&mut *conn)

@@ -31,6 +31,7 @@ async fn the_local_runner_serves_an_alert_and_delivers_it(pool: PgPool) {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         sqs_wait_seconds: 1,
         relay_every: Duration::from_secs(3600),
+        pollers: 2,
     };
     let running = tocsin_local::runner::start(app.state.clone(), options)
         .await
