@@ -26,6 +26,6 @@ RUST_LOG=warn "$bin" migrate --recreate
 set -a; . "$LOCAL/bench.env"; set +a
 
 say "ingest: the ingest router over loopback vs pgbench single-row INSERTs (about 30 s)"
-RUST_LOG=warn "$bin" bench ingest
+RUST_LOG=warn "$bin" bench ingest "$@"
 say "notify: alert-to-provider latency through the local runner, and pacing (about a minute)"
 RUST_LOG=warn "$bin" bench notify

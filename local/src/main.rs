@@ -90,8 +90,8 @@ enum Bench {
         /// Requests a second the rate-limited provider allows.
         #[arg(long, default_value_t = 30)]
         allowed_per_second: u32,
-        /// Notify-worker pollers.
-        #[arg(long, default_value_t = 5)]
+        /// Notify-worker pollers (concurrent Lambda batches).
+        #[arg(long, default_value_t = 10)]
         pollers: usize,
     },
 }

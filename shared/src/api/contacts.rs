@@ -1,7 +1,7 @@
 //! `/v1/users/{user_id}/contact-methods` and `/v1/users/{user_id}/channel-tiers`: how a
 //! person is reached, and in which order the kinds of channel are tried. A key acting for
-//! the person manages their own, whatever its role; anyone else needs `users:read` to
-//! read and `users:write` to change them.
+//! the person manages their own, whatever its role (a key narrowed to scopes still needs
+//! the scope); anyone else needs `users:read` to read and `users:write` to change them.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,9 +14,12 @@ use crate::error::{ApiError, Problem};
 use crate::http::{JsonBody, Page, PageParams, parse_id};
 use crate::state::AppState;
 
-/// Lets the person themselves through; anyone else needs `scope`.
+/// Lets the person themselves through whatever their role (a key narrowed to scopes
+/// still needs `scope` among them); anyone else needs `scope`.
 fn require_self_or(principal: &Principal, user_id: Uuid, scope: Scope) -> Result<(), ApiError> {
-    if principal.user_id == Some(user_id) {
+    let narrowed_without =
+        !principal.scopes.is_empty() && !principal.scopes.iter().any(|s| s == scope.as_str());
+    if principal.user_id == Some(user_id) && !narrowed_without {
         return Ok(());
     }
     principal.require(scope)

@@ -149,14 +149,17 @@ pub async fn reserve(
     .execute(&mut *tx)
     .await?;
     // The rows are locked in key order, so two reservations never wait on each other in
-    // a cycle; the slot is the latest of the destinations' next slots.
+    // a cycle; the slot is the latest of the destinations' next slots. The clock is read
+    // after the locks are held (`now()` would be the transaction's start, before any
+    // wait for them), so the wait is exact and paced messages do not bunch up.
     let slot = sqlx::query!(
         r#"WITH locked AS (
                SELECT next_slot_at FROM rate_limit_slot
                WHERE key = ANY($1) ORDER BY key FOR UPDATE
            )
-           SELECT greatest(max(next_slot_at), now()) AS "slot!",
-                  extract(epoch FROM greatest(max(next_slot_at), now()) - now())::float8 AS "wait!"
+           SELECT greatest(max(next_slot_at), clock_timestamp()) AS "slot!",
+                  extract(epoch FROM greatest(max(next_slot_at), clock_timestamp())
+                                     - clock_timestamp())::float8 AS "wait!"
            FROM locked"#,
         &keys,
     )
