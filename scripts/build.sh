@@ -3,7 +3,7 @@
 # zig as the cross linker (both from PyPI). Output: target/lambda/<function>/bootstrap.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-FUNCTIONS=(tocsin-api tocsin-ingest tocsin-notify-worker tocsin-outbox-relay tocsin-escalator tocsin-migrate)
+FUNCTIONS=(tocsin-api tocsin-actions tocsin-ingest tocsin-notify-worker tocsin-outbox-relay tocsin-escalator tocsin-migrate)
 
 ensure_venv build "cargo-lambda==1.9.2" "ziglang==0.17.1"
 export PATH="$VENVS/build/bin:$PATH"

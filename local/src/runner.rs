@@ -42,7 +42,9 @@ impl Default for Options {
 /// Every HTTP function's routes, as API Gateway would route them.
 pub fn http_routes(state: &AppState) -> axum::Router {
     shared::error::with_problem_fallbacks(
-        shared::ingest::router(state.clone()).merge(shared::api::router(state.clone())),
+        shared::ingest::router(state.clone())
+            .merge(shared::api::router(state.clone()))
+            .merge(shared::actions::router(state.clone())),
     )
 }
 

@@ -43,6 +43,11 @@ pub struct Config {
     /// (`PUBLIC_BASE_URL`, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`): links
     /// in messages and provider callbacks are built from it, never from a request's Host.
     pub public_base_url: Option<String>,
+    /// How long a magic link works, in minutes (`MAGIC_LINK_TTL_MINUTES`, default 1440).
+    pub magic_link_ttl_minutes: u32,
+    /// The Slack app's signing secret, which verifies its interactivity requests
+    /// (`SLACK_SIGNING_SECRET`, or the secret named by `SLACK_SIGNING_SECRET_SECRET_ID`).
+    pub slack_signing_secret: Option<SecretString>,
 }
 
 /// Where a configuration value comes from, so a missing or bad one is named precisely.
@@ -92,6 +97,16 @@ impl Config {
             }
             (None, None) => None,
         };
+        let slack_signing_secret = match (
+            var("SLACK_SIGNING_SECRET"),
+            var("SLACK_SIGNING_SECRET_SECRET_ID"),
+        ) {
+            (Some(secret), _) => Some(secret),
+            (None, Some(secret_id)) => {
+                Some(secret_text(secrets, &secret_id).await?.trim().to_owned())
+            }
+            (None, None) => None,
+        };
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
         let public_base_url = var("PUBLIC_BASE_URL")
             .map(|url| check_base_url(&url))
@@ -123,6 +138,8 @@ impl Config {
             encryption_key: SecretString::from(encryption_key),
             bootstrap_token: bootstrap_token.map(SecretString::from),
             public_base_url,
+            magic_link_ttl_minutes: parse_or(&var, "MAGIC_LINK_TTL_MINUTES", 1440)?,
+            slack_signing_secret: slack_signing_secret.map(SecretString::from),
         })
     }
 }

@@ -94,6 +94,11 @@ impl ApiError {
         .with_field("content-type")
     }
 
+    /// 502: a provider this request had to ask refused or could not be reached.
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "bad-gateway", detail)
+    }
+
     /// 501: the request is valid, but this version cannot do it.
     pub fn not_implemented(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_IMPLEMENTED, "not-implemented", detail)

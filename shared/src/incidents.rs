@@ -135,6 +135,139 @@ pub enum HumanAction {
     Resolve,
 }
 
+/// Where an acknowledge or resolve came from (`action_channel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
+#[sqlx(type_name = "action_channel", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ActionChannel {
+    Api,
+    MagicLink,
+    Slack,
+    Telegram,
+    Teams,
+    /// The monitoring tool (its alerts resolved or were acknowledged).
+    Integration,
+}
+
+/// Who acts on an incident, and through what.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The Tocsin user, when known.
+    pub user_id: Option<Uuid>,
+    /// How the channel names them (`<@U123>`, `@ana`), for the timeline.
+    pub label: Option<String>,
+    pub via: ActionChannel,
+}
+
+impl Actor {
+    /// A call of the REST API, as the key's user.
+    pub fn api(user_id: Option<Uuid>) -> Self {
+        Self {
+            user_id,
+            label: None,
+            via: ActionChannel::Api,
+        }
+    }
+}
+
+/// One entry of an incident's timeline: an acknowledge or resolve, once each.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub action: MagicLinkAction,
+    pub actor_user_id: Option<Uuid>,
+    /// The actor's name in Tocsin, when they are a user.
+    pub actor_name: Option<String>,
+    /// How the channel named them.
+    pub actor_label: Option<String>,
+    pub via: ActionChannel,
+    pub at: DateTime<Utc>,
+}
+
+/// An incident's timeline, oldest first.
+pub async fn timeline(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+    sqlx::query_as!(
+        TimelineEntry,
+        r#"SELECT t.action AS "action: MagicLinkAction", t.actor_user_id, u.display_name AS "actor_name?",
+                  t.actor_label, t.via AS "via: ActionChannel", t.created_at AS at
+           FROM incident_timeline t LEFT JOIN app_user u ON u.id = t.actor_user_id
+           WHERE t.incident_id = $1
+           ORDER BY t.created_at, t.id"#,
+        incident_id
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Where an incident stands, in words, for someone whose action found nothing to do:
+/// `was already acknowledged by Ana via Slack at 2026-12-01 03:12 UTC`.
+pub async fn describe_state(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+) -> Result<String, sqlx::Error> {
+    let entries = timeline(conn, incident_id).await?;
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: IncidentStatus" FROM incident WHERE id = $1"#,
+        incident_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let done = match status {
+        Some(IncidentStatus::Resolved) => "resolved",
+        Some(IncidentStatus::Acknowledged) => "acknowledged",
+        Some(IncidentStatus::Triggered) => return Ok("is still open".to_owned()),
+        None => return Ok("no longer exists".to_owned()),
+    };
+    let last = entries.iter().rev().find(|e| {
+        matches!(
+            (e.action, done),
+            (MagicLinkAction::Resolve, "resolved") | (MagicLinkAction::Acknowledge, "acknowledged")
+        )
+    });
+    Ok(match last {
+        Some(entry) => {
+            let who = entry
+                .actor_name
+                .clone()
+                .or_else(|| entry.actor_label.clone())
+                .unwrap_or_else(|| "someone".to_owned());
+            let via = serde_json::to_value(entry.via)
+                .ok()
+                .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                .unwrap_or_default();
+            format!(
+                "was already {done} by {who} via {via} at {}",
+                entry.at.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
+        None => format!("was already {done}"),
+    })
+}
+
+/// Writes an incident's change on its timeline, once per action.
+async fn record_on_timeline(
+    conn: &mut PgConnection,
+    incident_id: Uuid,
+    action: MagicLinkAction,
+    actor: &Actor,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO incident_timeline (incident_id, action, actor_user_id, actor_label, via)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (incident_id, action) DO NOTHING",
+        incident_id,
+        action as MagicLinkAction,
+        actor.user_id,
+        actor.label,
+        actor.via as ActionChannel,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// What an action did.
 #[derive(Debug, Default)]
 pub struct ActionOutcome {
@@ -151,7 +284,7 @@ pub async fn act_on_alert(
     workspace_id: Uuid,
     alert_id: Uuid,
     action: HumanAction,
-    actor: Option<Uuid>,
+    actor: &Actor,
 ) -> Result<Option<ActionOutcome>, sqlx::Error> {
     let changed = match action {
         HumanAction::Acknowledge => {
@@ -194,7 +327,7 @@ pub async fn act_on_alert(
     if let Some(incident_id) = incident_id
         && let Some((_, event)) = follow_alerts(conn, incident_id).await?
     {
-        record_actor(conn, incident_id, event, actor).await?;
+        record_change(conn, incident_id, event, actor).await?;
         outcome.outbox_ids =
             crate::notify::announce(conn, workspace_id, incident_id, alert_id, event)
                 .await?
@@ -210,7 +343,7 @@ pub async fn act_on_incident(
     workspace_id: Uuid,
     incident_id: Uuid,
     action: HumanAction,
-    actor: Option<Uuid>,
+    actor: &Actor,
 ) -> Result<Option<ActionOutcome>, sqlx::Error> {
     use crate::notify::NotificationEvent;
     let (changed, event) = match action {
@@ -223,7 +356,7 @@ pub async fn act_on_incident(
                  RETURNING id",
                 workspace_id,
                 incident_id,
-                actor,
+                actor.user_id,
             )
             .fetch_optional(&mut *conn)
             .await?;
@@ -247,7 +380,7 @@ pub async fn act_on_incident(
                  RETURNING id",
                 workspace_id,
                 incident_id,
-                actor,
+                actor.user_id,
             )
             .fetch_optional(&mut *conn)
             .await?;
@@ -268,6 +401,11 @@ pub async fn act_on_incident(
             .await?
             .map(|_| ActionOutcome::default()));
     }
+    let timeline_action = match action {
+        HumanAction::Acknowledge => MagicLinkAction::Acknowledge,
+        HumanAction::Resolve => MagicLinkAction::Resolve,
+    };
+    record_on_timeline(conn, incident_id, timeline_action, actor).await?;
     let first_alert = sqlx::query_scalar!(
         "SELECT id FROM alert WHERE incident_id = $1 ORDER BY triggered_at, id LIMIT 1",
         incident_id
@@ -288,36 +426,38 @@ pub async fn act_on_incident(
     }))
 }
 
-/// Records who caused an incident's change of state.
-async fn record_actor(
+/// Records who caused an incident's change of state, on the incident and its timeline.
+pub async fn record_change(
     conn: &mut PgConnection,
     incident_id: Uuid,
     event: crate::notify::NotificationEvent,
-    actor: Option<Uuid>,
+    actor: &Actor,
 ) -> Result<(), sqlx::Error> {
     use crate::notify::NotificationEvent;
-    match event {
+    let action = match event {
         NotificationEvent::IncidentAcknowledged => {
             sqlx::query!(
                 "UPDATE incident SET acknowledged_by_user_id = $2 WHERE id = $1",
                 incident_id,
-                actor
+                actor.user_id
             )
             .execute(&mut *conn)
             .await?;
+            MagicLinkAction::Acknowledge
         }
         NotificationEvent::IncidentResolved => {
             sqlx::query!(
                 "UPDATE incident SET resolved_by_user_id = $2 WHERE id = $1",
                 incident_id,
-                actor
+                actor.user_id
             )
             .execute(&mut *conn)
             .await?;
+            MagicLinkAction::Resolve
         }
-        _ => {}
-    }
-    Ok(())
+        _ => return Ok(()),
+    };
+    record_on_timeline(conn, incident_id, action, actor).await
 }
 
 /// A service incidents belong to.

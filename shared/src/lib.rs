@@ -4,6 +4,7 @@
 //! once per cold start and hand events to the plain async functions exported here, which
 //! the local runner and the tests call the same way.
 
+pub mod actions;
 pub mod agent;
 pub mod alerts;
 pub mod api;

@@ -143,7 +143,7 @@ async fn level_two_is_notified_after_the_wait_and_not_after_an_acknowledge(pool:
         app.workspace_id,
         acknowledged,
         HumanAction::Acknowledge,
-        None,
+        &shared::incidents::Actor::api(None),
     )
     .await
     .unwrap();

@@ -3,6 +3,7 @@
 // A failed unwrap is a failed test, which is what a test helper should do.
 #![allow(clippy::unwrap_used)]
 
+mod actions;
 mod api;
 mod aws;
 mod channels;

@@ -17,6 +17,9 @@ use tocsin_local::bootstrap::{self, QueuePair};
 use tower::ServiceExt;
 use uuid::Uuid;
 
+/// The Slack app signing secret of the test configuration.
+pub const SLACK_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
 /// The bucket every test shares (objects are keyed by workspace, which is per test).
 pub const TEST_BUCKET: &str = "tocsin-test-data";
 
@@ -46,6 +49,8 @@ pub fn test_config(queue: &QueuePair) -> Config {
         encryption_key: "test-encryption-key-0123456789-abcdefghij".into(),
         bootstrap_token: None,
         public_base_url: Some("https://tocsin.example.com".to_owned()),
+        magic_link_ttl_minutes: 1440,
+        slack_signing_secret: Some(SLACK_SIGNING_SECRET.into()),
     }
 }
 

@@ -251,3 +251,55 @@ pub(super) async fn send_notice(
         }),
     ))
 }
+
+/// What registering a Telegram webhook did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookRegistered {
+    /// Where Telegram now sends button presses.
+    pub url: String,
+    /// What Telegram said (`Webhook was set`).
+    pub description: String,
+}
+
+/// Points a Telegram channel's bot at Tocsin (`setWebhook`, with the channel's secret
+/// token, for button presses only), so its Acknowledge and Resolve buttons work.
+#[utoipa::path(
+    post, path = "/v1/notification-channels/{id}/telegram-webhook", tag = "notification-channels",
+    params(("id" = uuid::Uuid, Path, description = "The channel's id")),
+    responses(
+        (status = 200, body = WebhookRegistered),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a Telegram channel", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Telegram refused", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(super) async fn register_telegram_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookRegistered>, ApiError> {
+    principal.require(Scope::NotificationsWrite)?;
+    let id = parse_id(&id, "notification channel")?;
+    let mut conn = state.db.acquire().await?;
+    let channel = channels::load(&mut conn, principal.workspace_id, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no notification channel {id} in this workspace"))
+        })?;
+    drop(conn);
+    if channel.provider != crate::notify::ChannelKind::Telegram {
+        return Err(ApiError::invalid_field(
+            "provider",
+            "only Telegram channels have a bot webhook",
+        ));
+    }
+    let config = channel.full_config(&state.cipher)?;
+    let description = crate::actions::telegram::set_webhook(&state, id, &config).await?;
+    let base = state.config.public_base_url.as_deref().unwrap_or_default();
+    Ok(Json(WebhookRegistered {
+        url: format!("{base}/v1/telegram/{id}/webhook"),
+        description,
+    }))
+}

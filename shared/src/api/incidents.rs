@@ -27,6 +27,9 @@ pub struct AlertDetail {
 pub struct IncidentDetail {
     pub incident: Incident,
     pub alerts: Vec<Alert>,
+    /// Who acknowledged and resolved it, when, and through what (API, magic link, Slack,
+    /// Telegram, the monitoring tool), oldest first.
+    pub timeline: Vec<incidents::TimelineEntry>,
 }
 
 /// The result of acknowledging or resolving.
@@ -130,7 +133,7 @@ async fn act_on_alert(
         principal.workspace_id,
         id,
         action,
-        principal.user_id,
+        &incidents::Actor::api(principal.user_id),
     )
     .await?
     .ok_or_else(|| alert_not_found(id))?;
@@ -231,7 +234,7 @@ fn incident_not_found(id: uuid::Uuid) -> ApiError {
     ApiError::not_found(format!("no incident has the id {id}"))
 }
 
-/// One incident, with its alerts.
+/// One incident, with its alerts and its timeline.
 #[utoipa::path(
     get, path = "/v1/incidents/{id}", tag = "incidents",
     params(("id" = uuid::Uuid, Path)),
@@ -258,7 +261,12 @@ pub(super) async fn get_incident(
     };
     let alerts =
         alerts::list_alerts(&mut conn, principal.workspace_id, None, &filter, None, 500).await?;
-    Ok(Json(IncidentDetail { incident, alerts }))
+    let timeline = incidents::timeline(&mut conn, id).await?;
+    Ok(Json(IncidentDetail {
+        incident,
+        alerts,
+        timeline,
+    }))
 }
 
 async fn act_on_incident(
@@ -275,7 +283,7 @@ async fn act_on_incident(
         principal.workspace_id,
         id,
         action,
-        principal.user_id,
+        &incidents::Actor::api(principal.user_id),
     )
     .await?
     .ok_or_else(|| incident_not_found(id))?;

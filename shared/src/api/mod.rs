@@ -136,6 +136,7 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::test_channel))
         .routes(routes!(channels::channel_health))
         .routes(routes!(channels::send_notice))
+        .routes(routes!(channels::register_telegram_webhook))
         .routes(routes!(callbacks::twilio_status))
         .routes(routes!(services::list_services, services::create_service))
         .routes(routes!(

@@ -218,6 +218,14 @@ async fn apply(
                 Some(incident_id) => crate::incidents::follow_alerts(conn, incident_id).await?,
                 None => None,
             };
+            if let Some((incident_id, event)) = incident_event {
+                let actor = crate::incidents::Actor {
+                    user_id: None,
+                    label: Some(integration.name.clone()),
+                    via: crate::incidents::ActionChannel::Integration,
+                };
+                crate::incidents::record_change(conn, incident_id, event, &actor).await?;
+            }
             Ok(Applied {
                 alert_id: Some(alert_id),
                 incident_event,

@@ -23,7 +23,7 @@ pub const MASK: &str = "********";
 pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
     match kind {
         ChannelKind::Webhook => &["secret"],
-        ChannelKind::Telegram => &["bot_token"],
+        ChannelKind::Telegram => &["bot_token", "webhook_secret"],
         ChannelKind::Slack => &["webhook_url", "bot_token"],
         ChannelKind::Discord => &["webhook_url"],
         ChannelKind::Teams => &["webhook_url"],
@@ -68,7 +68,13 @@ pub fn check_config(kind: ChannelKind, config: &Value) -> Result<CheckedConfig, 
     };
     let allowed: &[&str] = match kind {
         ChannelKind::Webhook => &["url", "secret", "max_per_second"],
-        ChannelKind::Telegram => &["bot_token", "chat_id", "message_thread_id", "api_base_url"],
+        ChannelKind::Telegram => &[
+            "bot_token",
+            "chat_id",
+            "message_thread_id",
+            "api_base_url",
+            "webhook_secret",
+        ],
         ChannelKind::Slack => &["webhook_url", "bot_token", "channel", "api_base_url"],
         ChannelKind::Discord => &["webhook_url", "username"],
         ChannelKind::Teams => &["webhook_url"],
@@ -170,6 +176,26 @@ pub fn check_config(kind: ChannelKind, config: &Value) -> Result<CheckedConfig, 
                 ));
             }
             keep(&mut checked, "bot_token", token.into());
+            // What Telegram sends back in X-Telegram-Bot-Api-Secret-Token with button
+            // presses (its alphabet: letters, digits, _ and -, 1 to 256).
+            let webhook_secret = match text("webhook_secret")? {
+                Some(secret)
+                    if (16..=256).contains(&secret.len())
+                        && secret
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                {
+                    secret
+                }
+                Some(_) => {
+                    return Err(ApiError::invalid_field(
+                        "config.webhook_secret",
+                        "webhook_secret must be 16 to 256 letters, digits, _ or -",
+                    ));
+                }
+                None => crate::actions::magic::new_token(),
+            };
+            keep(&mut checked, "webhook_secret", webhook_secret.into());
             let chat_id = match object.get("chat_id") {
                 Some(Value::Number(n)) if n.is_i64() => n.to_string(),
                 Some(Value::String(s)) if is_chat_id(s.trim()) => s.trim().to_owned(),
@@ -212,6 +238,26 @@ pub fn check_config(kind: ChannelKind, config: &Value) -> Result<CheckedConfig, 
                         ));
                     }
                     keep(&mut checked, "bot_token", token.into());
+                    // What Telegram sends back in X-Telegram-Bot-Api-Secret-Token with button
+                    // presses (its alphabet: letters, digits, _ and -, 1 to 256).
+                    let webhook_secret = match text("webhook_secret")? {
+                        Some(secret)
+                            if (16..=256).contains(&secret.len())
+                                && secret.bytes().all(|b| {
+                                    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+                                }) =>
+                        {
+                            secret
+                        }
+                        Some(_) => {
+                            return Err(ApiError::invalid_field(
+                                "config.webhook_secret",
+                                "webhook_secret must be 16 to 256 letters, digits, _ or -",
+                            ));
+                        }
+                        None => crate::actions::magic::new_token(),
+                    };
+                    keep(&mut checked, "webhook_secret", webhook_secret.into());
                     keep(&mut checked, "channel", required("channel")?.into());
                 }
                 _ => {
@@ -911,6 +957,7 @@ pub async fn send_test(
         incident: None,
         service: None,
         team: None,
+        action_links: &[],
     };
     let outcome = provider(channel.provider)
         .send(state, &config, &message)

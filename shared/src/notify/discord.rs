@@ -20,12 +20,21 @@ struct Config {
 /// The execute-webhook body.
 pub fn body(username: Option<&str>, message: &Message<'_>) -> serde_json::Value {
     let rendered = render(message);
-    let fields: Vec<_> = rendered
+    let mut fields: Vec<_> = rendered
         .fields
         .iter()
-        .take(25)
+        .take(24)
         .map(|(name, value)| json!({"name": name, "value": value.chars().take(1024).collect::<String>(), "inline": true}))
         .collect();
+    // Webhooks cannot post buttons: the magic links go in a field of their own.
+    if !message.action_links.is_empty() {
+        let links: Vec<String> = message
+            .action_links
+            .iter()
+            .map(|(label, url)| format!("[{label}]({url})"))
+            .collect();
+        fields.push(json!({"name": "Act", "value": links.join(" · "), "inline": false}));
+    }
     let mut embed = json!({
         "title": rendered.headline().chars().take(256).collect::<String>(),
         "color": rendered.colour(),

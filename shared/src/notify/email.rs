@@ -192,7 +192,7 @@ pub async fn send(
         Ok(config) => config,
         Err(e) => return bad_config(e),
     };
-    let mail = compose(message, &[]);
+    let mail = compose(message, &message.links());
     let email = match build(&config.from, &config.to, message.notification_id, &mail) {
         Ok(email) => email,
         Err(e) => return bad_config(e),

@@ -22,7 +22,8 @@ pub struct ClaimedNotification {
     pub event: NotificationEvent,
     /// Attempts made, this one included.
     pub attempt_count: i32,
-    /// For a message to a person: their address on this channel.
+    /// For a message to a person: who, and their address on this channel.
+    pub user_id: Option<Uuid>,
     pub destination: Option<String>,
     /// For a notice: what it says.
     pub title: Option<String>,
@@ -55,7 +56,7 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim, sqlx
              AND (status = 'QUEUED' OR (status = 'SENDING' AND locked_until < now()))
            RETURNING id, workspace_id, alert_id, incident_id, notification_channel_id,
                      channel AS "channel: ChannelKind", event AS "event: NotificationEvent",
-                     attempt_count, destination, title, body,
+                     attempt_count, user_id, destination, title, body,
                      severity AS "severity: crate::alerts::Severity""#,
         id,
         lease.as_secs_f64(),

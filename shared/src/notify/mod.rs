@@ -293,6 +293,19 @@ pub struct Message<'a> {
     /// The names of the incident's service and team, when it has them.
     pub service: Option<&'a str>,
     pub team: Option<&'a str>,
+    /// (label, URL) of the magic links that act on the incident, for providers without
+    /// buttons of their own (email, SMS, Teams, Discord, push).
+    pub action_links: &'a [(String, String)],
+}
+
+impl Message<'_> {
+    /// The action links as borrowed pairs.
+    pub fn links(&self) -> Vec<(&str, &str)> {
+        self.action_links
+            .iter()
+            .map(|(label, url)| (label.as_str(), url.as_str()))
+            .collect()
+    }
 }
 
 /// How one attempt to hand a message to a provider went.

@@ -143,7 +143,9 @@ pub async fn send(
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => return bad_config("server_url is not an http(s) URL"),
     };
-    let mut request = http.post(url).json(&body(&config.topic, message, &[]));
+    let mut request = http
+        .post(url)
+        .json(&body(&config.topic, message, &message.links()));
     if let Some(token) = &config.access_token {
         request = request.bearer_auth(token);
     }

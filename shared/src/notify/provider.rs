@@ -50,6 +50,12 @@ pub trait Provider: Sync {
     /// act through magic links.
     fn supports_interactivity(&self) -> bool;
 
+    /// Whether its messages carry magic links to act (email, SMS, Teams, Discord, push):
+    /// those that can show a link but have no buttons of their own.
+    fn carries_links(&self) -> bool {
+        false
+    }
+
     /// Hands one message to the provider. `config` is the channel's full configuration,
     /// secrets included.
     fn send<'a>(
@@ -142,6 +148,9 @@ impl Provider for Discord {
     fn supports_interactivity(&self) -> bool {
         false
     }
+    fn carries_links(&self) -> bool {
+        true
+    }
     fn send<'a>(
         &'a self,
         state: &'a AppState,
@@ -155,6 +164,9 @@ impl Provider for Discord {
 impl Provider for Teams {
     fn supports_interactivity(&self) -> bool {
         false
+    }
+    fn carries_links(&self) -> bool {
+        true
     }
     fn send<'a>(
         &'a self,
@@ -170,6 +182,9 @@ impl Provider for Ntfy {
     fn supports_interactivity(&self) -> bool {
         false
     }
+    fn carries_links(&self) -> bool {
+        true
+    }
     fn send<'a>(
         &'a self,
         state: &'a AppState,
@@ -183,6 +198,9 @@ impl Provider for Ntfy {
 impl Provider for TwilioSms {
     fn supports_interactivity(&self) -> bool {
         false
+    }
+    fn carries_links(&self) -> bool {
+        true
     }
     fn send<'a>(
         &'a self,
@@ -217,6 +235,9 @@ impl Provider for TwilioVoice {
 impl Provider for Email {
     fn supports_interactivity(&self) -> bool {
         false
+    }
+    fn carries_links(&self) -> bool {
+        true
     }
     fn send<'a>(
         &'a self,

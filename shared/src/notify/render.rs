@@ -3,6 +3,7 @@
 
 use super::{Message, NotificationEvent};
 use crate::alerts::Severity;
+use crate::incidents::MagicLinkAction;
 
 /// The parts of a notification.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,14 +122,28 @@ impl Rendered {
     /// The buttons a message offers: (label, action), action being `acknowledge` or
     /// `resolve`. None once the incident is resolved, and none without an incident.
     pub fn actions(&self) -> Vec<(&'static str, &'static str)> {
+        self.incident_actions()
+            .into_iter()
+            .map(|(label, action)| {
+                let name = match action {
+                    MagicLinkAction::Acknowledge => "acknowledge",
+                    MagicLinkAction::Resolve => "resolve",
+                };
+                (label, name)
+            })
+            .collect()
+    }
+
+    /// [`Rendered::actions`] as the actions they perform.
+    pub fn incident_actions(&self) -> Vec<(&'static str, MagicLinkAction)> {
         if self.actionable_incident.is_none() {
             return Vec::new();
         }
         let mut actions = Vec::new();
         if self.status == "Triggered" {
-            actions.push(("Acknowledge", "acknowledge"));
+            actions.push(("Acknowledge", MagicLinkAction::Acknowledge));
         }
-        actions.push(("Resolve", "resolve"));
+        actions.push(("Resolve", MagicLinkAction::Resolve));
         actions
     }
 }

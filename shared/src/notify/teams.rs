@@ -107,7 +107,7 @@ pub async fn send(
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => return bad_config("webhook_url is not an http(s) URL"),
     };
-    let request = http.post(url).json(&body(message, &[]));
+    let request = http.post(url).json(&body(message, &message.links()));
     let response = match super::http::send(request).await {
         Ok(response) => response,
         Err(outcome) => return outcome,

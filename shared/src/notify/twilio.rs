@@ -157,7 +157,7 @@ pub async fn send_sms(
         (Some(from), None) => params.push(("From", from.clone())),
         (None, None) => return bad_config("give from or messaging_service_sid"),
     }
-    params.push(("Body", sms_text(message, &[])));
+    params.push(("Body", sms_text(message, &message.links())));
     if let Some(callback) = status_callback {
         params.push(("StatusCallback", callback.to_owned()));
     }

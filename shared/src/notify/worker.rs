@@ -180,14 +180,29 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
             "the alert this notification is about no longer exists",
         ));
     };
-    let message = super::Message {
+    let mut message = super::Message {
         notification_id: row.id,
         event: row.event,
         alert: &alert,
         incident: incident.as_ref(),
         service: names.as_ref().and_then(|n| n.service.as_deref()),
         team: names.as_ref().and_then(|n| n.team.as_deref()),
+        action_links: &[],
     };
+    let provider = super::provider::provider(channel.provider);
+    // Providers without buttons of their own carry magic links, issued for this
+    // recipient on each attempt (a retry's links are new; the old ones still work).
+    let links = match (
+        super::render::render(&message).actionable_incident,
+        &incident,
+    ) {
+        (Some(_), Some(incident)) if provider.carries_links() => {
+            let actions = super::render::render(&message).incident_actions();
+            crate::actions::issue_links(state, incident.id, row.user_id, &actions).await?
+        }
+        _ => Vec::new(),
+    };
+    message.action_links = &links;
     let config = match channel.full_config(&state.cipher) {
         Ok(config) => {
             super::channels::addressed_to(channel.provider, config, row.destination.as_deref())
@@ -203,11 +218,7 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
         Pace::Go { wait } => tokio::time::sleep(wait).await,
         Pace::Later { delay } => return Ok(Attempt::Paced(delay)),
     }
-    Ok(Attempt::Made(
-        super::provider::provider(channel.provider)
-            .send(state, &config, &message)
-            .await,
-    ))
+    Ok(Attempt::Made(provider.send(state, &config, &message).await))
 }
 
 async fn record_outcome(
