@@ -48,6 +48,29 @@ pub struct Config {
     /// The Slack app's signing secret, which verifies its interactivity requests
     /// (`SLACK_SIGNING_SECRET`, or the secret named by `SLACK_SIGNING_SECRET_SECRET_ID`).
     pub slack_signing_secret: Option<SecretString>,
+    /// The Slack app's client id, for connecting people's Slack accounts
+    /// (`SLACK_CLIENT_ID`).
+    pub slack_client_id: Option<String>,
+    /// The Slack app's client secret (`SLACK_CLIENT_SECRET`, or the secret named by
+    /// `SLACK_CLIENT_SECRET_SECRET_ID`).
+    pub slack_client_secret: Option<SecretString>,
+    /// The Microsoft Entra app registration's application (client) id, for connecting
+    /// people's Microsoft Teams accounts (`MICROSOFT_CLIENT_ID`).
+    pub microsoft_client_id: Option<String>,
+    /// The app registration's client secret (`MICROSOFT_CLIENT_SECRET`, or the secret named
+    /// by `MICROSOFT_CLIENT_SECRET_SECRET_ID`).
+    pub microsoft_client_secret: Option<SecretString>,
+    /// The Microsoft identity platform tenant people sign in through: a tenant id or
+    /// domain, `organizations` or `common` (`MICROSOFT_TENANT`, default `organizations`).
+    pub microsoft_tenant: String,
+    /// Where Slack's OAuth pages and Web API are (`SLACK_API_BASE_URL`, default
+    /// `https://slack.com`).
+    pub slack_api_base_url: String,
+    /// The Microsoft identity platform (`MICROSOFT_LOGIN_BASE_URL`, default
+    /// `https://login.microsoftonline.com`; another for sovereign clouds).
+    pub microsoft_login_base_url: String,
+    /// Microsoft Graph (`MICROSOFT_GRAPH_BASE_URL`, default `https://graph.microsoft.com`).
+    pub microsoft_graph_base_url: String,
 }
 
 /// Where a configuration value comes from, so a missing or bad one is named precisely.
@@ -107,6 +130,20 @@ impl Config {
             }
             (None, None) => None,
         };
+        let slack_client_secret = optional_secret(
+            &var,
+            secrets,
+            "SLACK_CLIENT_SECRET",
+            "SLACK_CLIENT_SECRET_SECRET_ID",
+        )
+        .await?;
+        let microsoft_client_secret = optional_secret(
+            &var,
+            secrets,
+            "MICROSOFT_CLIENT_SECRET",
+            "MICROSOFT_CLIENT_SECRET_SECRET_ID",
+        )
+        .await?;
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
         let public_base_url = var("PUBLIC_BASE_URL")
             .map(|url| check_base_url(&url))
@@ -140,6 +177,23 @@ impl Config {
             public_base_url,
             magic_link_ttl_minutes: parse_or(&var, "MAGIC_LINK_TTL_MINUTES", 1440)?,
             slack_signing_secret: slack_signing_secret.map(SecretString::from),
+            slack_client_id: var("SLACK_CLIENT_ID").map(|id| id.trim().to_owned()),
+            slack_client_secret: slack_client_secret.map(SecretString::from),
+            microsoft_client_id: var("MICROSOFT_CLIENT_ID").map(|id| id.trim().to_owned()),
+            microsoft_client_secret: microsoft_client_secret.map(SecretString::from),
+            microsoft_tenant: var("MICROSOFT_TENANT")
+                .map_or_else(|| "organizations".to_owned(), |t| t.trim().to_owned()),
+            slack_api_base_url: provider_base_url(&var, "SLACK_API_BASE_URL", "https://slack.com")?,
+            microsoft_login_base_url: provider_base_url(
+                &var,
+                "MICROSOFT_LOGIN_BASE_URL",
+                "https://login.microsoftonline.com",
+            )?,
+            microsoft_graph_base_url: provider_base_url(
+                &var,
+                "MICROSOFT_GRAPH_BASE_URL",
+                "https://graph.microsoft.com",
+            )?,
         })
     }
 }
@@ -165,6 +219,43 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
             reason: "it must be an absolute http(s) URL".to_owned(),
         }),
     }
+}
+
+/// A provider's base URL from `name`, or `default`: an absolute http(s) URL, kept without
+/// a trailing slash.
+fn provider_base_url(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let Some(url) = var(name) else {
+        return Ok(default.to_owned());
+    };
+    let trimmed = url.trim().trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: "it must be an absolute http(s) URL".to_owned(),
+        }),
+    }
+}
+
+/// An optional secret: the variable `name` itself, or the Secrets Manager secret named by
+/// `secret_id_name`; neither set is none.
+async fn optional_secret(
+    var: &impl Fn(&str) -> Option<String>,
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    secret_id_name: &str,
+) -> Result<Option<String>, ConfigError> {
+    Ok(match (var(name), var(secret_id_name)) {
+        (Some(secret), _) => Some(secret.trim().to_owned()),
+        (None, Some(secret_id)) => Some(secret_text(secrets, &secret_id).await?.trim().to_owned()),
+        (None, None) => None,
+    })
 }
 
 /// The database URL: `DATABASE_URL`, or the secret named by `DATABASE_URL_SECRET_ID`.

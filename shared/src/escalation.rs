@@ -502,12 +502,24 @@ pub async fn escalate_due(
     }
 }
 
-/// The escalator function's handler: one run at the current time.
+/// The escalator function's handler: one run at the current time. It also renews the
+/// OAuth tokens of people's Slack and Microsoft Teams connections that are about to
+/// expire; a failure there is logged, and does not fail the run.
 pub async fn handle_schedule(state: &AppState) -> Result<EscalationReport, sqlx::Error> {
-    let report = escalate_due(state, Utc::now()).await?;
+    let report = escalate_due(state, Utc::now()).await;
+    let refreshed = crate::connections::refresh_expiring(state, Utc::now()).await;
+    let connections_refreshed = match refreshed {
+        Ok(refreshed) => refreshed,
+        Err(error) => {
+            tracing::error!(error = %crate::error::error_chain(&error), "OAuth connections could not be refreshed");
+            0
+        }
+    };
+    let report = report?;
     tracing::info!(
         escalated = report.escalated,
         notifications = report.notifications,
+        connections_refreshed,
         "escalator run"
     );
     Ok(report)

@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod connections;
 pub mod contacts;
 pub mod crypto;
 pub mod db;

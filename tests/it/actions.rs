@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::{Value, json};
 use shared::notify::ChannelKind;
-use shared::notify::channels::insert_channel;
 use sqlx::PgPool;
 use tocsin_tests::smtp::{Behaviour, FakeSmtp};
 use tocsin_tests::{SLACK_SIGNING_SECRET, TestApp, TestResponse, alert_body, read_response};
@@ -15,20 +14,6 @@ use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BOT_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
-
-async fn channel(app: &TestApp, kind: ChannelKind, config: Value) -> Uuid {
-    let mut conn = app.state.db.acquire().await.unwrap();
-    insert_channel(
-        &mut conn,
-        &app.state.cipher,
-        app.workspace_id,
-        kind,
-        "test",
-        &config,
-    )
-    .await
-    .unwrap()
-}
 
 /// Sends a request to the actions function's router.
 async fn actions(app: &TestApp, request: Request<Body>) -> TestResponse {
@@ -129,8 +114,7 @@ fn tokens_in(mail: &str) -> Vec<String> {
 async fn opening_every_link_in_an_email_changes_nothing_and_a_post_acts_once(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let smtp = FakeSmtp::start(Behaviour::default()).await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Email,
         json!({"transport": "smtp", "from": "alerts@example.com", "to": "oncall@example.com",
                "host": "127.0.0.1", "port": smtp.port, "security": "none"}),
@@ -396,13 +380,13 @@ async fn a_telegram_button_acts_answers_the_callback_and_edits_the_message(pool:
     .unwrap();
     let telegram = MockServer::start().await;
     let secret = "s3cret-token_for-the-webhook";
-    let channel_id = channel(
-        &app,
-        ChannelKind::Telegram,
-        json!({"bot_token": BOT_TOKEN, "chat_id": -100123, "api_base_url": telegram.uri(),
+    let channel_id = app
+        .add_channel(
+            ChannelKind::Telegram,
+            json!({"bot_token": BOT_TOKEN, "chat_id": -100123, "api_base_url": telegram.uri(),
                "webhook_secret": secret}),
-    )
-    .await;
+        )
+        .await;
     Mock::given(method("POST"))
         .and(path(format!("/bot{BOT_TOKEN}/setWebhook")))
         .and(body_partial_json(json!({

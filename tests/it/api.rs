@@ -51,6 +51,9 @@ async fn the_openapi_document_describes_every_endpoint(pool: PgPool) {
         "/v1/users/{user_id}/contact-methods",
         "/v1/users/{user_id}/contact-methods/{id}",
         "/v1/users/{user_id}/channel-tiers",
+        "/v1/users/{user_id}/connections",
+        "/v1/users/{user_id}/connections/{provider}",
+        "/v1/notification-channels/{id}/telegram-webhook",
     ] {
         assert!(
             document["paths"][path].is_object(),

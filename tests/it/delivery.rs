@@ -33,20 +33,6 @@ async fn send(app: &TestApp, title: &str) -> usize {
     announced.notifications
 }
 
-async fn webhook(app: &TestApp, config: serde_json::Value) {
-    let mut conn = app.state.db.acquire().await.unwrap();
-    shared::notify::channels::insert_channel(
-        &mut conn,
-        &app.state.cipher,
-        app.workspace_id,
-        ChannelKind::Webhook,
-        "hook",
-        &config,
-    )
-    .await
-    .unwrap();
-}
-
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_notice_fans_out_to_every_enabled_channel_without_an_alert(pool: PgPool) {
     let app = TestApp::new(pool).await;
@@ -56,10 +42,16 @@ async fn a_notice_fans_out_to_every_enabled_channel_without_an_alert(pool: PgPoo
         .expect(2)
         .mount(&receiver)
         .await;
-    webhook(&app, json!({"url": receiver.uri()})).await;
-    webhook(&app, json!({"url": format!("{}/second", receiver.uri())})).await;
+    app.add_channel(ChannelKind::Webhook, json!({"url": receiver.uri()}))
+        .await;
+    app.add_channel(
+        ChannelKind::Webhook,
+        json!({"url": format!("{}/second", receiver.uri())}),
+    )
+    .await;
     let disabled = MockServer::start().await;
-    webhook(&app, json!({"url": disabled.uri()})).await;
+    app.add_channel(ChannelKind::Webhook, json!({"url": disabled.uri()}))
+        .await;
     sqlx::query("UPDATE notification_channel SET enabled = false WHERE config->>'url' = $1")
         .bind(disabled.uri())
         .execute(&app.state.db)
@@ -135,7 +127,11 @@ async fn a_burst_to_one_destination_is_paced_by_its_limit(pool: PgPool) {
         .expect(4)
         .mount(&receiver)
         .await;
-    webhook(&app, json!({"url": receiver.uri(), "max_per_second": 5})).await;
+    app.add_channel(
+        ChannelKind::Webhook,
+        json!({"url": receiver.uri(), "max_per_second": 5}),
+    )
+    .await;
     for n in 0..4 {
         send(&app, &format!("notice {n}")).await;
     }
@@ -205,7 +201,8 @@ async fn a_thousand_notifications_through_faults_are_each_sent_exactly_once(pool
         .respond_with(faulty.clone())
         .mount(&provider)
         .await;
-    webhook(&app, json!({"url": provider.uri()})).await;
+    app.add_channel(ChannelKind::Webhook, json!({"url": provider.uri()}))
+        .await;
     let mut tx = app.state.db.begin().await.unwrap();
     let mut outbox_ids = Vec::new();
     for n in 0..1000 {

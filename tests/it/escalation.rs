@@ -5,26 +5,11 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 use shared::incidents::HumanAction;
 use shared::notify::ChannelKind;
-use shared::notify::channels::insert_channel;
 use sqlx::PgPool;
 use tocsin_tests::{TestApp, alert_body};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn channel(app: &TestApp, kind: ChannelKind, config: serde_json::Value) -> Uuid {
-    let mut conn = app.state.db.acquire().await.unwrap();
-    insert_channel(
-        &mut conn,
-        &app.state.cipher,
-        app.workspace_id,
-        kind,
-        "test",
-        &config,
-    )
-    .await
-    .unwrap()
-}
 
 /// A service with a policy of `levels` (delay in minutes, target: a channel or a user);
 /// the test integration files its alerts under it.
@@ -115,11 +100,16 @@ async fn level_two_is_notified_after_the_wait_and_not_after_an_acknowledge(pool:
             .mount(server)
             .await;
     }
-    let a = channel(&app, ChannelKind::Webhook, json!({"url": first.uri()})).await;
-    let b = channel(&app, ChannelKind::Webhook, json!({"url": second.uri()})).await;
+    let a = app
+        .add_channel(ChannelKind::Webhook, json!({"url": first.uri()}))
+        .await;
+    let b = app
+        .add_channel(ChannelKind::Webhook, json!({"url": second.uri()}))
+        .await;
     // A workspace channel that is no target of the policy hears nothing.
     let bystander = MockServer::start().await;
-    channel(&app, ChannelKind::Webhook, json!({"url": bystander.uri()})).await;
+    app.add_channel(ChannelKind::Webhook, json!({"url": bystander.uri()}))
+        .await;
     policy(&app, &[(5, a, false), (10, b, false)], 0).await;
 
     let opened = Utc::now();
@@ -200,12 +190,9 @@ fn next_or(next: Option<chrono::DateTime<Utc>>) -> chrono::DateTime<Utc> {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_policy_repeats_its_levels(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let a = channel(
-        &app,
-        ChannelKind::Webhook,
-        json!({"url": "http://127.0.0.1:9/"}),
-    )
-    .await;
+    let a = app
+        .add_channel(ChannelKind::Webhook, json!({"url": "http://127.0.0.1:9/"}))
+        .await;
     policy(&app, &[(1, a, false)], 2).await;
     let incident = trigger(&app, "flapping").await;
     let mut now = Utc::now();
@@ -304,22 +291,21 @@ async fn the_secondary_tier_is_paged_only_when_every_primary_delivery_failed(poo
         .mount(&twilio)
         .await;
     // The channels carry the credentials; the person's contact methods the addresses.
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Telegram,
         json!({"bot_token": BOT_TOKEN, "chat_id": "-100999", "api_base_url": telegram.uri()}),
     )
     .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Push,
         json!({"server_url": ntfy.uri(), "topic": "team-wide"}),
     )
     .await;
     let twilio_config = json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+15005550006",
                                "to": "+15550000000", "api_base_url": twilio.uri()});
-    channel(&app, ChannelKind::Sms, twilio_config.clone()).await;
-    channel(&app, ChannelKind::Voice, twilio_config).await;
+    app.add_channel(ChannelKind::Sms, twilio_config.clone())
+        .await;
+    app.add_channel(ChannelKind::Voice, twilio_config).await;
     policy(&app, &[(5, user, true)], 0).await;
 
     let incident = trigger(&app, "payments").await;

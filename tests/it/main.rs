@@ -7,6 +7,7 @@ mod actions;
 mod api;
 mod aws;
 mod channels;
+mod connections;
 mod data_model;
 mod delivery;
 mod escalation;

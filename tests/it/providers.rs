@@ -3,27 +3,12 @@
 
 use serde_json::{Value, json};
 use shared::notify::ChannelKind;
-use shared::notify::channels::insert_channel;
 use sqlx::PgPool;
 use tocsin_tests::{TestApp, alert_body};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const BOT_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
-
-async fn channel(app: &TestApp, kind: ChannelKind, config: Value) -> uuid::Uuid {
-    let mut conn = app.state.db.acquire().await.unwrap();
-    insert_channel(
-        &mut conn,
-        &app.state.cipher,
-        app.workspace_id,
-        kind,
-        "test",
-        &config,
-    )
-    .await
-    .unwrap()
-}
 
 /// Ingests an alert (a new one for each title) and runs the worker once on its
 /// notification; returns the SQS event, to deliver again as SQS would after a retry.
@@ -57,7 +42,7 @@ async fn telegram_gets_escaped_markdown_v2_and_buttons(pool: PgPool) {
         .expect(1)
         .mount(&telegram)
         .await;
-    channel(&app, ChannelKind::Telegram, json!({"bot_token": BOT_TOKEN, "chat_id": -1001234567890_i64, "api_base_url": telegram.uri()})).await;
+    app.add_channel( ChannelKind::Telegram, json!({"bot_token": BOT_TOKEN, "chat_id": -1001234567890_i64, "api_base_url": telegram.uri()})).await;
     notify(&app, "CPU > 90% on web-1 (prod.eu) [x]!").await;
 
     let requests = telegram.received_requests().await.unwrap();
@@ -111,7 +96,7 @@ async fn telegram_errors_are_classified(pool: PgPool) {
             "ok": false, "error_code": 400, "description": "Bad Request: chat not found"})))
         .mount(&telegram)
         .await;
-    channel(&app, ChannelKind::Telegram, json!({"bot_token": BOT_TOKEN, "chat_id": "@tocsin_alerts", "api_base_url": telegram.uri()})).await;
+    app.add_channel( ChannelKind::Telegram, json!({"bot_token": BOT_TOKEN, "chat_id": "@tocsin_alerts", "api_base_url": telegram.uri()})).await;
     let event = notify(&app, "first").await;
     let logs = app.notification_logs().await;
     assert_eq!(logs[0].status, "QUEUED", "a 429 is retried");
@@ -165,8 +150,7 @@ async fn slack_bots_post_blocks_with_buttons_and_their_errors_are_classified(poo
         )
         .mount(&slack)
         .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Slack,
         json!({"bot_token": "xoxb-1-2-abc", "channel": "C024BE91L", "api_base_url": slack.uri()}),
     )
@@ -227,8 +211,7 @@ async fn discord_waits_for_the_message_id_and_honours_its_rate_limit(pool: PgPoo
         )
         .mount(&discord)
         .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Discord,
         json!({"webhook_url": format!("{}/api/webhooks/1/tok", discord.uri())}),
     )
@@ -270,8 +253,7 @@ async fn webhooks_are_signed_the_standard_webhooks_way(pool: PgPool) {
         .mount(&receiver)
         .await;
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Webhook,
         json!({"url": receiver.uri(), "secret": secret}),
     )
@@ -309,8 +291,7 @@ async fn teams_gets_an_adaptive_card_and_connector_errors_in_a_200_are_caught(po
         ))
         .mount(&teams)
         .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Teams,
         json!({"webhook_url": format!("{}/workflows/hook", teams.uri())}),
     )
@@ -361,8 +342,7 @@ async fn ntfy_gets_priority_from_severity_and_a_click_url(pool: PgPool) {
         ))
         .mount(&ntfy)
         .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Push,
         json!({"server_url": ntfy.uri(), "topic": "oncall-alerts", "access_token": "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"}),
     )
@@ -444,8 +424,7 @@ async fn twilio_sms_sends_form_fields_and_its_signed_callback_marks_delivery(poo
         .expect(1)
         .mount(&twilio)
         .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Sms,
         json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+15005550006",
                "to": "+15558675310", "api_base_url": twilio.uri()}),
@@ -535,8 +514,7 @@ async fn twilio_calls_read_twiml_and_an_invalid_number_fails_at_once(pool: PgPoo
             "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})))
         .mount(&twilio)
         .await;
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Voice,
         json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+15005550006",
                "to": "+15558675310", "api_base_url": twilio.uri()}),
@@ -577,8 +555,7 @@ async fn email_goes_through_ses_and_an_unverified_sender_fails_at_once(pool: PgP
         .send()
         .await
         .unwrap();
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Email,
         json!({"transport": "ses", "from": format!("Tocsin <alerts@{domain}>"), "to": ["oncall@example.com"]}),
     )
@@ -597,8 +574,7 @@ async fn email_goes_through_ses_and_an_unverified_sender_fails_at_once(pool: PgP
         .execute(&app.state.db)
         .await
         .unwrap();
-    channel(
-        &app,
+    app.add_channel(
         ChannelKind::Email,
         json!({"transport": "ses", "from": "alerts@unverified.tocsin.test", "to": "oncall@example.com"}),
     )
@@ -633,7 +609,8 @@ async fn email_goes_through_smtp_with_text_and_html_parts(pool: PgPool) {
                "host": "127.0.0.1", "port": smtp.port, "security": "none",
                "username": "tocsin", "password": "s3cret-pass"})
     };
-    channel(&app, ChannelKind::Email, config("oncall@example.com")).await;
+    app.add_channel(ChannelKind::Email, config("oncall@example.com"))
+        .await;
     // The first MAIL FROM is deferred (451): transient, retried, then sent.
     let event = notify(&app, "Disk <full> & slow").await;
     assert_eq!(app.notification_logs().await[0].status, "QUEUED");
@@ -666,7 +643,8 @@ async fn email_goes_through_smtp_with_text_and_html_parts(pool: PgPool) {
         .execute(&app.state.db)
         .await
         .unwrap();
-    channel(&app, ChannelKind::Email, config("nobody@example.com")).await;
+    app.add_channel(ChannelKind::Email, config("nobody@example.com"))
+        .await;
     notify(&app, "unknown mailbox").await;
     let logs = app.notification_logs().await;
     assert_eq!(logs[1].status, "FAILED", "550 is permanent");

@@ -51,6 +51,16 @@ pub fn test_config(queue: &QueuePair) -> Config {
         public_base_url: Some("https://tocsin.example.com".to_owned()),
         magic_link_ttl_minutes: 1440,
         slack_signing_secret: Some(SLACK_SIGNING_SECRET.into()),
+        slack_client_id: Some("slack-client-id".to_owned()),
+        slack_client_secret: Some("slack-client-secret".into()),
+        microsoft_client_id: Some("ms-client-id".to_owned()),
+        microsoft_client_secret: Some("ms-client-secret".into()),
+        microsoft_tenant: "organizations".to_owned(),
+        // Nothing listens there: a test that talks to a provider points these at its
+        // wiremock server with `TestApp::with_config`.
+        slack_api_base_url: "http://127.0.0.1:9".to_owned(),
+        microsoft_login_base_url: "http://127.0.0.1:9".to_owned(),
+        microsoft_graph_base_url: "http://127.0.0.1:9".to_owned(),
     }
 }
 
@@ -123,6 +133,26 @@ impl TestApp {
             workspace_id,
             integration_id,
         }
+    }
+
+    /// Adds an enabled channel of `kind` through the same checks as the API (its
+    /// credentials sealed); panics on a config the provider refuses.
+    pub async fn add_channel(
+        &self,
+        kind: shared::notify::ChannelKind,
+        config: serde_json::Value,
+    ) -> Uuid {
+        let mut conn = self.state.db.acquire().await.expect("a connection");
+        shared::notify::channels::insert_channel(
+            &mut conn,
+            &self.state.cipher,
+            self.workspace_id,
+            kind,
+            "test",
+            &config,
+        )
+        .await
+        .expect("creating the channel")
     }
 
     /// Adds an enabled webhook channel posting to `url`.

@@ -4,9 +4,11 @@
 //! webhook for its inline keyboard. Every path acts through
 //! [`crate::incidents::act_on_incident`], so each change lands once on the incident's
 //! timeline and stops its escalation, and acting on an incident already in that state is
-//! reported back instead of done twice.
+//! reported back instead of done twice. It also answers the OAuth callback that connects
+//! a person's Slack or Microsoft Teams account (`GET /v1/oauth/{provider}/callback`).
 
 pub mod magic;
+pub mod oauth;
 pub mod pages;
 pub mod slack;
 pub mod telegram;
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/a/{token}", get(show_link).post(use_link))
         .route("/v1/slack/interactions", post(slack::interactions))
+        .route("/v1/oauth/{provider}/callback", get(oauth::callback))
         .route("/v1/telegram/{channel_id}/webhook", post(telegram::webhook))
         .with_state(state)
 }

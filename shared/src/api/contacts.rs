@@ -16,7 +16,11 @@ use crate::state::AppState;
 
 /// Lets the person themselves through whatever their role (a key narrowed to scopes
 /// still needs `scope` among them); anyone else needs `scope`.
-fn require_self_or(principal: &Principal, user_id: Uuid, scope: Scope) -> Result<(), ApiError> {
+pub(super) fn require_self_or(
+    principal: &Principal,
+    user_id: Uuid,
+    scope: Scope,
+) -> Result<(), ApiError> {
     let narrowed_without =
         !principal.scopes.is_empty() && !principal.scopes.iter().any(|s| s == scope.as_str());
     if principal.user_id == Some(user_id) && !narrowed_without {

@@ -4,6 +4,7 @@
 
 mod callbacks;
 mod channels;
+mod connections;
 mod contacts;
 mod incidents;
 mod integrations;
@@ -52,7 +53,7 @@ use crate::tenancy::{
     tags(
         (name = "workspace", description = "The workspace the API key belongs to"),
         (name = "users", description = "People in the workspace"),
-        (name = "people", description = "How each person is reached: contact methods and channel tiers"),
+        (name = "people", description = "How each person is reached: contact methods, channel tiers, and their own Slack and Microsoft Teams connections"),
         (name = "api-keys", description = "Credentials for the API"),
         (name = "alerts", description = "Alerts, their deliveries, acknowledge and resolve"),
         (name = "incidents", description = "Incidents, acknowledge and resolve"),
@@ -105,6 +106,11 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(
             contacts::get_channel_tiers,
             contacts::replace_channel_tiers
+        ))
+        .routes(routes!(connections::list_connections))
+        .routes(routes!(
+            connections::start_connection,
+            connections::delete_connection
         ))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(get_api_key, revoke_api_key))

@@ -86,168 +86,73 @@ pub fn provider(kind: ChannelKind) -> &'static dyn Provider {
     }
 }
 
-struct Webhook;
-struct Telegram;
-struct Slack;
-struct Discord;
-struct Teams;
-struct Ntfy;
-struct TwilioSms;
-struct TwilioVoice;
-struct Email;
+/// Declares a provider: its unit struct and its [`Provider`] impl. `send` (and the
+/// optional `health`) are expressions over `state`, `config` and `message`.
+macro_rules! provider {
+    (
+        $name:ident,
+        interactive: $interactive:expr,
+        links: $links:expr,
+        send: |$state:ident, $config:ident, $message:ident| $send:expr
+        $(, health: |$hstate:ident, $hconfig:ident| $health:expr)?
+    ) => {
+        struct $name;
 
-impl Provider for Webhook {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::webhook::send(&state.http, config, message))
-    }
+        impl Provider for $name {
+            fn supports_interactivity(&self) -> bool {
+                $interactive
+            }
+            fn carries_links(&self) -> bool {
+                $links
+            }
+            fn send<'a>(
+                &'a self,
+                $state: &'a AppState,
+                $config: &'a Value,
+                $message: &'a Message<'a>,
+            ) -> BoxFuture<'a, DeliveryOutcome> {
+                Box::pin($send)
+            }
+            $(
+                fn health<'a>(
+                    &'a self,
+                    $hstate: &'a AppState,
+                    $hconfig: &'a Value,
+                ) -> BoxFuture<'a, Health> {
+                    Box::pin($health)
+                }
+            )?
+        }
+    };
 }
 
-impl Provider for Telegram {
-    fn supports_interactivity(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::telegram::send(&state.http, config, message))
-    }
-    fn health<'a>(&'a self, state: &'a AppState, config: &'a Value) -> BoxFuture<'a, Health> {
-        Box::pin(super::telegram::health(&state.http, config))
-    }
-}
-
-impl Provider for Slack {
-    fn supports_interactivity(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::slack::send(&state.http, config, message))
-    }
-    fn health<'a>(&'a self, state: &'a AppState, config: &'a Value) -> BoxFuture<'a, Health> {
-        Box::pin(super::slack::health(&state.http, config))
-    }
-}
-
-impl Provider for Discord {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn carries_links(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::discord::send(&state.http, config, message))
-    }
-}
-
-impl Provider for Teams {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn carries_links(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::teams::send(&state.http, config, message))
-    }
-}
-
-impl Provider for Ntfy {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn carries_links(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::ntfy::send(&state.http, config, message))
-    }
-}
-
-impl Provider for TwilioSms {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn carries_links(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(async move {
-            let callback = twilio_callback(state, message);
-            super::twilio::send_sms(&state.http, config, message, callback.as_deref()).await
-        })
-    }
-}
-
-impl Provider for TwilioVoice {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(async move {
-            let callback = twilio_callback(state, message);
-            super::twilio::send_call(&state.http, config, message, callback.as_deref()).await
-        })
-    }
-}
-
-impl Provider for Email {
-    fn supports_interactivity(&self) -> bool {
-        false
-    }
-    fn carries_links(&self) -> bool {
-        true
-    }
-    fn send<'a>(
-        &'a self,
-        state: &'a AppState,
-        config: &'a Value,
-        message: &'a Message<'a>,
-    ) -> BoxFuture<'a, DeliveryOutcome> {
-        Box::pin(super::email::send(state, config, message))
-    }
-}
+provider!(Webhook, interactive: false, links: false,
+    send: |state, config, message| super::webhook::send(&state.http, config, message));
+provider!(Telegram, interactive: true, links: false,
+    send: |state, config, message| super::telegram::send(&state.http, config, message),
+    health: |state, config| super::telegram::health(&state.http, config));
+provider!(Slack, interactive: true, links: false,
+    send: |state, config, message| super::slack::send(&state.http, config, message),
+    health: |state, config| super::slack::health(&state.http, config));
+provider!(Discord, interactive: false, links: true,
+    send: |state, config, message| super::discord::send(&state.http, config, message));
+provider!(Teams, interactive: false, links: true,
+    send: |state, config, message| super::teams::send(&state.http, config, message));
+provider!(Ntfy, interactive: false, links: true,
+    send: |state, config, message| super::ntfy::send(&state.http, config, message));
+provider!(TwilioSms, interactive: false, links: true,
+send: |state, config, message| async move {
+    let callback = twilio_callback(state, message);
+    super::twilio::send_sms(&state.http, config, message, callback.as_deref()).await
+});
+// A call reads the alert out: there is nothing to click.
+provider!(TwilioVoice, interactive: false, links: false,
+send: |state, config, message| async move {
+    let callback = twilio_callback(state, message);
+    super::twilio::send_call(&state.http, config, message, callback.as_deref()).await
+});
+provider!(Email, interactive: false, links: true,
+    send: |state, config, message| super::email::send(state, config, message));
 
 /// Where Twilio reports delivery: `POST /v1/callbacks/twilio?notification_id=<log row>`
 /// under the public base URL (none configured: no status callbacks, and rows stay SENT).
