@@ -311,6 +311,23 @@ async fn teams_gets_an_adaptive_card_and_connector_errors_in_a_200_are_caught(po
         "[CRITICAL] Triggered: latency p99 > 2s"
     );
     assert_eq!(card["body"][1]["type"], "FactSet");
+    // Incoming webhooks cannot post back: the card links to the magic-link pages.
+    let actions = card["actions"].as_array().unwrap();
+    let titles: Vec<&str> = actions
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Acknowledge", "Resolve"]);
+    for action in actions {
+        assert_eq!(action["type"], "Action.OpenUrl");
+        assert!(
+            action["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://tocsin.example.com/a/"),
+            "{action}"
+        );
+    }
     assert_eq!(app.notification_logs().await[0].status, "SENT");
 
     notify(&app, "second").await;
