@@ -516,12 +516,16 @@ pub async fn handle_schedule(state: &AppState) -> Result<EscalationReport, sqlx:
         }
     };
     let report = report?;
-    tracing::info!(
-        escalated = report.escalated,
-        notifications = report.notifications,
-        connections_refreshed,
-        "escalator run"
-    );
+    if report.escalated > 0 || connections_refreshed > 0 {
+        tracing::info!(
+            escalated = report.escalated,
+            notifications = report.notifications,
+            connections_refreshed,
+            "escalator run"
+        );
+    } else {
+        tracing::debug!("escalator run: nothing due");
+    }
     Ok(report)
 }
 
