@@ -192,13 +192,11 @@ async fn attempt(state: &AppState, row: &ClaimedNotification) -> Result<Attempt,
     let provider = super::provider::provider(channel.provider);
     // Providers without buttons of their own carry magic links, issued for this
     // recipient on each attempt (a retry's links are new; the old ones still work).
-    let links = match (
-        super::render::render(&message).actionable_incident,
-        &incident,
-    ) {
-        (Some(_), Some(incident)) if provider.carries_links() => {
-            let actions = super::render::render(&message).incident_actions();
-            crate::actions::issue_links(state, incident.id, row.user_id, &actions).await?
+    let rendered = super::render::render(&message);
+    let links = match rendered.actionable_incident {
+        Some(incident_id) if provider.carries_links() => {
+            let actions = rendered.incident_actions();
+            crate::actions::issue_links(state, incident_id, row.user_id, &actions).await?
         }
         _ => Vec::new(),
     };
