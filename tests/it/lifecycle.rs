@@ -141,6 +141,21 @@ async fn concurrent_triggers_with_one_dedup_key_keep_one_open_alert(pool: PgPool
         scalar(&app, "SELECT occurrence_count::bigint FROM alert").await,
         20
     );
+    // A request that lost the race to open the alert started over: the incident counted
+    // the alert once, and the alert is in it.
+    assert_eq!(app.count("incident").await, 1);
+    assert_eq!(
+        scalar(&app, "SELECT alert_count::bigint FROM incident").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM alert a JOIN incident i ON i.id = a.incident_id"
+        )
+        .await,
+        1
+    );
     app.cleanup().await;
 }
 

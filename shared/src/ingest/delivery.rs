@@ -75,17 +75,25 @@ pub struct NewDelivery {
     pub duplicate_of: Option<Uuid>,
 }
 
-/// Writes the audit record of one request.
+/// Writes the audit record of one request, with the alerts it opened or changed, in one
+/// statement.
 pub async fn record_delivery(
     conn: &mut PgConnection,
     delivery: &NewDelivery,
+    alert_ids: &[Uuid],
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"INSERT INTO webhook_delivery
-               (id, workspace_id, integration_id, idempotency_key, content_fingerprint,
-                raw_payload, raw_payload_s3_key, headers, status_code, error_message, alert_id,
-                response_body, duplicate_of)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+        r#"WITH delivery AS (
+             INSERT INTO webhook_delivery
+                 (id, workspace_id, integration_id, idempotency_key, content_fingerprint,
+                  raw_payload, raw_payload_s3_key, headers, status_code, error_message, alert_id,
+                  response_body, duplicate_of)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             RETURNING id)
+           INSERT INTO webhook_delivery_alert (webhook_delivery_id, alert_id)
+           SELECT delivery.id, linked.alert_id
+           FROM delivery CROSS JOIN UNNEST($14::uuid[]) AS linked (alert_id)
+           ON CONFLICT DO NOTHING"#,
         delivery.id,
         delivery.workspace_id,
         delivery.integration_id,
@@ -99,22 +107,6 @@ pub async fn record_delivery(
         delivery.alert_id,
         delivery.response_body,
         delivery.duplicate_of,
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Records every alert a delivery opened or changed.
-pub async fn link_alerts(
-    conn: &mut PgConnection,
-    delivery_id: Uuid,
-    alert_ids: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO webhook_delivery_alert (webhook_delivery_id, alert_id)
-         SELECT $1, UNNEST($2::uuid[]) ON CONFLICT DO NOTHING",
-        delivery_id,
         alert_ids,
     )
     .execute(&mut *conn)

@@ -434,7 +434,7 @@ async fn reject(state: &AppState, mut delivery: NewDelivery, error: ApiError) ->
     delivery.error_message = Some(error.detail().to_owned());
     let recorded = async {
         let mut conn = state.db.acquire().await?;
-        delivery::record_delivery(&mut conn, &delivery).await
+        delivery::record_delivery(&mut conn, &delivery, &[]).await
     }
     .await;
     match recorded {

@@ -20,9 +20,28 @@ const IDEMPOTENCY_KEY_HOURS: i32 = 24;
 pub async fn store(
     state: &AppState,
     integration: &Integration,
-    mut delivery: NewDelivery,
+    delivery: NewDelivery,
     alerts: &[NormalizedAlert],
 ) -> Result<Ingested, ApiError> {
+    // A new alert that another request opened at the same moment (different content, same
+    // dedup key) rolls the transaction back; the next attempt finds it and updates it.
+    for _ in 0..3 {
+        if let Some(ingested) = attempt(state, integration, delivery.clone(), alerts).await? {
+            return Ok(ingested);
+        }
+    }
+    Err(ApiError::conflict(
+        "the alerts in this request were being changed by other requests; retry it",
+    ))
+}
+
+/// One try at [`store`]; `None` when it raced another request and was rolled back.
+async fn attempt(
+    state: &AppState,
+    integration: &Integration,
+    mut delivery: NewDelivery,
+    alerts: &[NormalizedAlert],
+) -> Result<Option<Ingested>, ApiError> {
     let mut tx = state.db.begin().await?;
     // Identical requests wait for each other here, so the second sees the first's answer
     // (the locks are released at commit).
@@ -39,21 +58,24 @@ pub async fn store(
     if let Some((prior_id, answer)) = find_prior(&mut tx, integration, &delivery).await? {
         delivery.duplicate_of = Some(prior_id);
         delivery.response_body = Some(answer.clone());
-        delivery::record_delivery(&mut tx, &delivery).await?;
+        delivery::record_delivery(&mut tx, &delivery, &[]).await?;
         tx.commit().await?;
         tracing::info!(delivery_id = %delivery.id, duplicate_of = %prior_id, "repeat answered as before");
         let answer = serde_json::from_value(answer).map_err(ApiError::internal)?;
-        return Ok(Ingested {
+        return Ok(Some(Ingested {
             answer,
             outbox_ids: Vec::new(),
-        });
+        }));
     }
 
     let mut alert_ids = Vec::new();
     let mut notifications = 0;
     let mut outbox_ids = Vec::new();
     for alert in alerts {
-        let applied = apply(&mut tx, integration, alert).await?;
+        let Some(applied) = apply(&mut tx, integration, alert).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
         if let Some(alert_id) = applied.alert_id {
             if !alert_ids.contains(&alert_id) {
                 alert_ids.push(alert_id);
@@ -80,8 +102,7 @@ pub async fn store(
     };
     delivery.alert_id = alert_ids.first().copied();
     delivery.response_body = Some(serde_json::to_value(&answer).map_err(ApiError::internal)?);
-    delivery::record_delivery(&mut tx, &delivery).await?;
-    delivery::link_alerts(&mut tx, delivery.id, &alert_ids).await?;
+    delivery::record_delivery(&mut tx, &delivery, &alert_ids).await?;
     tx.commit().await?;
     tracing::info!(
         integration_id = %integration.id,
@@ -90,7 +111,7 @@ pub async fn store(
         notifications,
         "webhook accepted"
     );
-    Ok(Ingested { answer, outbox_ids })
+    Ok(Some(Ingested { answer, outbox_ids }))
 }
 
 async fn lock(
@@ -115,7 +136,7 @@ async fn find_prior(
     integration: &Integration,
     delivery: &NewDelivery,
 ) -> Result<Option<(Uuid, serde_json::Value)>, sqlx::Error> {
-    // Two lookups rather than one with OR: each is an index scan, so the cost does not
+    // Two lookups rather than one with OR: each is an index probe, so the cost does not
     // grow with the number of deliveries in the window.
     if let Some(key) = &delivery.idempotency_key {
         let by_key = sqlx::query!(
@@ -136,27 +157,43 @@ async fn find_prior(
             return Ok(Some((row.id, row.response_body)));
         }
     }
-    let by_content = sqlx::query!(
-        r#"SELECT d.id, d.response_body AS "response_body!"
-           FROM webhook_delivery d
-           WHERE d.integration_id = $1 AND d.content_fingerprint = $2
-             AND d.response_body IS NOT NULL AND d.duplicate_of IS NULL
-             AND d.created_at > now() - make_interval(mins => $3)
-             AND NOT EXISTS (
-               SELECT 1 FROM webhook_delivery_alert mine
-               JOIN webhook_delivery_alert later ON later.alert_id = mine.alert_id
-               JOIN webhook_delivery l ON l.id = later.webhook_delivery_id
-               WHERE mine.webhook_delivery_id = d.id AND l.created_at > d.created_at
-                 AND l.duplicate_of IS NULL)
-           ORDER BY d.created_at DESC
+    let Some(latest) = sqlx::query!(
+        r#"SELECT id, created_at, response_body AS "response_body!"
+           FROM webhook_delivery
+           WHERE integration_id = $1 AND content_fingerprint = $2
+             AND response_body IS NOT NULL AND duplicate_of IS NULL
+             AND created_at > now() - make_interval(mins => $3)
+           ORDER BY created_at DESC
            LIMIT 1"#,
         integration.id,
         delivery.content_fingerprint,
         integration.deduplication_window_minutes,
     )
     .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    // A later request that changed one of its alerts ends the repeat. Its alerts first,
+    // then each alert's later deliveries: index lookups only, so the cost stays flat as
+    // the tables grow, whatever the planner's statistics say (a fresh table has none).
+    let superseded = sqlx::query_scalar!(
+        r#"WITH mine AS MATERIALIZED (
+             SELECT alert_id FROM webhook_delivery_alert WHERE webhook_delivery_id = $1)
+           SELECT EXISTS (
+             SELECT 1 FROM mine
+             CROSS JOIN LATERAL (
+               SELECT 1 FROM webhook_delivery_alert later
+               JOIN webhook_delivery l ON l.id = later.webhook_delivery_id
+               WHERE later.alert_id = mine.alert_id AND later.webhook_delivery_id <> $1
+                 AND l.created_at > $2 AND l.duplicate_of IS NULL
+               LIMIT 1) newer) AS "superseded!""#,
+        latest.id,
+        latest.created_at,
+    )
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(by_content.map(|r| (r.id, r.response_body)))
+    Ok((!superseded).then_some((latest.id, latest.response_body)))
 }
 
 /// What one alert's event did.
@@ -167,19 +204,25 @@ struct Applied {
     incident_event: Option<(Uuid, NotificationEvent)>,
 }
 
+impl Applied {
+    /// An acknowledge or resolve that named no open alert.
+    const NOTHING: Self = Self {
+        alert_id: None,
+        incident_event: None,
+    };
+}
+
+/// Applies one alert's event; `None` when a trigger raced another request (see [`store`]).
 async fn apply(
     conn: &mut PgConnection,
     integration: &Integration,
     alert: &NormalizedAlert,
-) -> Result<Applied, ApiError> {
+) -> Result<Option<Applied>, ApiError> {
     match alert.action {
         AlertAction::Trigger => trigger(conn, integration, alert).await,
         AlertAction::Acknowledge | AlertAction::Resolve => {
             let Some(dedup_key) = alert.dedup_key.as_deref() else {
-                return Ok(Applied {
-                    alert_id: None,
-                    incident_event: None,
-                });
+                return Ok(Some(Applied::NOTHING));
             };
             let changed = if alert.action == AlertAction::Resolve {
                 sqlx::query!(
@@ -209,10 +252,7 @@ async fn apply(
             // Acknowledging or resolving an alert nobody has open is accepted and does
             // nothing, as PagerDuty does.
             let Some((alert_id, incident_id)) = changed else {
-                return Ok(Applied {
-                    alert_id: None,
-                    incident_event: None,
-                });
+                return Ok(Some(Applied::NOTHING));
             };
             let incident_event = match incident_id {
                 Some(incident_id) => crate::incidents::follow_alerts(conn, incident_id).await?,
@@ -226,38 +266,76 @@ async fn apply(
                 };
                 crate::incidents::record_change(conn, incident_id, event, &actor).await?;
             }
-            Ok(Applied {
+            Ok(Some(Applied {
                 alert_id: Some(alert_id),
                 incident_event,
-            })
+            }))
         }
     }
 }
 
-/// Opens an alert, or updates the open one with the same dedup key; a new alert joins
-/// (or opens) the incident of its service and group key.
+/// Updates the open alert with the same dedup key, or opens one; a new alert joins (or
+/// opens) the incident of its service and group key. `None` when another request opened the
+/// same alert between the two statements.
 async fn trigger(
     conn: &mut PgConnection,
     integration: &Integration,
     alert: &NormalizedAlert,
-) -> Result<Applied, ApiError> {
+) -> Result<Option<Applied>, ApiError> {
+    if let Some(dedup_key) = alert.dedup_key.as_deref() {
+        let updated = sqlx::query_scalar!(
+            "UPDATE alert SET occurrence_count = occurrence_count + 1, last_seen_at = now(),
+                              title = $3, description = $4, severity = $5, metadata = $6,
+                              updated_at = now()
+             WHERE integration_id = $1 AND external_id = $2 AND status IN ('OPEN', 'ACKNOWLEDGED')
+             RETURNING id",
+            integration.id,
+            dedup_key,
+            alert.title,
+            alert.description,
+            alert.severity as Severity,
+            alert.metadata,
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(alert_id) = updated {
+            return Ok(Some(Applied {
+                alert_id: Some(alert_id),
+                incident_event: None,
+            }));
+        }
+    }
     let group_key = alert
         .group_key
         .clone()
         .or_else(|| alert.dedup_key.clone())
         .unwrap_or_else(|| alert.fingerprint(&integration.name));
+    // One statement, and the alert row written once, already linked to its incident.
     let row = sqlx::query!(
-        r#"INSERT INTO alert (workspace_id, integration_id, service_id, title, description, severity,
-                              source, external_id, group_key, triggered_at, metadata)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           ON CONFLICT (integration_id, external_id)
-               WHERE integration_id IS NOT NULL AND external_id IS NOT NULL
-                 AND status IN ('OPEN', 'ACKNOWLEDGED')
-           DO UPDATE SET occurrence_count = alert.occurrence_count + 1, last_seen_at = now(),
-                         title = EXCLUDED.title, description = EXCLUDED.description,
-                         severity = EXCLUDED.severity, metadata = EXCLUDED.metadata,
-                         updated_at = now()
-           RETURNING id, (xmax = 0) AS "inserted!""#,
+        r#"WITH joined AS (
+             INSERT INTO incident (workspace_id, service_id, team_id, escalation_policy_id, title,
+                                   priority, group_key, alert_count, triggered_at)
+             SELECT $1, $3, s.team_id, s.escalation_policy_id, $4, $6, $9, 1, $10
+             FROM (SELECT 1) one LEFT JOIN service s ON s.id = $3 AND s.workspace_id = $1
+             ON CONFLICT (workspace_id, coalesce(service_id, '00000000-0000-0000-0000-000000000000'::uuid), group_key)
+                 WHERE status <> 'RESOLVED' AND group_key IS NOT NULL
+             DO UPDATE SET alert_count = incident.alert_count + 1,
+                           priority = LEAST(incident.priority, EXCLUDED.priority),
+                           updated_at = now()
+             RETURNING id, (xmax = 0) AS created),
+           opened AS (
+             INSERT INTO alert (workspace_id, integration_id, service_id, title, description,
+                                severity, source, external_id, group_key, triggered_at, metadata,
+                                incident_id)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, joined.id FROM joined
+             ON CONFLICT (integration_id, external_id)
+                 WHERE integration_id IS NOT NULL AND external_id IS NOT NULL
+                   AND status IN ('OPEN', 'ACKNOWLEDGED')
+             DO NOTHING
+             RETURNING id)
+           SELECT joined.id AS "incident_id!", joined.created AS "created!",
+                  opened.id AS "alert_id?"
+           FROM joined LEFT JOIN opened ON true"#,
         integration.workspace_id,
         integration.id,
         integration.default_service_id,
@@ -272,43 +350,15 @@ async fn trigger(
     )
     .fetch_one(&mut *conn)
     .await?;
-    if !row.inserted {
-        return Ok(Applied {
-            alert_id: Some(row.id),
-            incident_event: None,
-        });
-    }
-    let incident = sqlx::query!(
-        r#"INSERT INTO incident (workspace_id, service_id, team_id, escalation_policy_id, title, priority,
-                                 group_key, alert_count, triggered_at)
-           SELECT $1, $2, s.team_id, s.escalation_policy_id, $3, $4, $5, 1, $6
-           FROM (SELECT 1) one LEFT JOIN service s ON s.id = $2 AND s.workspace_id = $1
-           ON CONFLICT (workspace_id, coalesce(service_id, '00000000-0000-0000-0000-000000000000'::uuid), group_key)
-               WHERE status <> 'RESOLVED' AND group_key IS NOT NULL
-           DO UPDATE SET alert_count = incident.alert_count + 1,
-                         priority = LEAST(incident.priority, EXCLUDED.priority),
-                         updated_at = now()
-           RETURNING id, (xmax = 0) AS "created!""#,
-        integration.workspace_id,
-        integration.default_service_id,
-        alert.title,
-        alert.severity as Severity,
-        group_key,
-        alert.triggered_at,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query!(
-        "UPDATE alert SET incident_id = $2 WHERE id = $1",
-        row.id,
-        incident.id
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(Applied {
-        alert_id: Some(row.id),
-        incident_event: incident
+    // The alert appeared after the UPDATE looked, and the incident has already counted it:
+    // start over.
+    let Some(alert_id) = row.alert_id else {
+        return Ok(None);
+    };
+    Ok(Some(Applied {
+        alert_id: Some(alert_id),
+        incident_event: row
             .created
-            .then_some((incident.id, NotificationEvent::IncidentTriggered)),
-    })
+            .then_some((row.incident_id, NotificationEvent::IncidentTriggered)),
+    }))
 }
