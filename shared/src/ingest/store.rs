@@ -276,47 +276,34 @@ async fn apply(
 
 /// Updates the open alert with the same dedup key, or opens one; a new alert joins (or
 /// opens) the incident of its service and group key. `None` when another request opened the
-/// same alert between the two statements.
+/// same alert after this statement's snapshot was taken.
 async fn trigger(
     conn: &mut PgConnection,
     integration: &Integration,
     alert: &NormalizedAlert,
 ) -> Result<Option<Applied>, ApiError> {
-    if let Some(dedup_key) = alert.dedup_key.as_deref() {
-        let updated = sqlx::query_scalar!(
-            "UPDATE alert SET occurrence_count = occurrence_count + 1, last_seen_at = now(),
-                              title = $3, description = $4, severity = $5, metadata = $6,
-                              updated_at = now()
-             WHERE integration_id = $1 AND external_id = $2 AND status IN ('OPEN', 'ACKNOWLEDGED')
-             RETURNING id",
-            integration.id,
-            dedup_key,
-            alert.title,
-            alert.description,
-            alert.severity as Severity,
-            alert.metadata,
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(alert_id) = updated {
-            return Ok(Some(Applied {
-                alert_id: Some(alert_id),
-                incident_event: None,
-            }));
-        }
-    }
     let group_key = alert
         .group_key
         .clone()
         .or_else(|| alert.dedup_key.clone())
         .unwrap_or_else(|| alert.fingerprint(&integration.name));
-    // One statement, and the alert row written once, already linked to its incident.
+    // One statement: the update of the open alert, or the incident upsert and the alert
+    // written once, already linked to its incident (PostgreSQL's documented
+    // update-else-insert with data-modifying CTEs). A NULL dedup key updates nothing.
     let row = sqlx::query!(
-        r#"WITH joined AS (
+        r#"WITH updated AS (
+             UPDATE alert SET occurrence_count = occurrence_count + 1, last_seen_at = now(),
+                              title = $4, description = $5, severity = $6, metadata = $11,
+                              updated_at = now()
+             WHERE integration_id = $2 AND external_id = $8
+               AND status IN ('OPEN', 'ACKNOWLEDGED')
+             RETURNING id),
+           joined AS (
              INSERT INTO incident (workspace_id, service_id, team_id, escalation_policy_id, title,
                                    priority, group_key, alert_count, triggered_at)
              SELECT $1, $3, s.team_id, s.escalation_policy_id, $4, $6, $9, 1, $10
              FROM (SELECT 1) one LEFT JOIN service s ON s.id = $3 AND s.workspace_id = $1
+             WHERE NOT EXISTS (SELECT 1 FROM updated)
              ON CONFLICT (workspace_id, coalesce(service_id, '00000000-0000-0000-0000-000000000000'::uuid), group_key)
                  WHERE status <> 'RESOLVED' AND group_key IS NOT NULL
              DO UPDATE SET alert_count = incident.alert_count + 1,
@@ -333,9 +320,10 @@ async fn trigger(
                    AND status IN ('OPEN', 'ACKNOWLEDGED')
              DO NOTHING
              RETURNING id)
-           SELECT joined.id AS "incident_id!", joined.created AS "created!",
-                  opened.id AS "alert_id?"
-           FROM joined LEFT JOIN opened ON true"#,
+           SELECT (SELECT id FROM updated LIMIT 1) AS "updated_id?",
+                  joined.id AS "incident_id?", joined.created AS "created?",
+                  opened.id AS "opened_id?"
+           FROM (SELECT 1) one LEFT JOIN joined ON true LEFT JOIN opened ON true"#,
         integration.workspace_id,
         integration.id,
         integration.default_service_id,
@@ -350,15 +338,22 @@ async fn trigger(
     )
     .fetch_one(&mut *conn)
     .await?;
-    // The alert appeared after the UPDATE looked, and the incident has already counted it:
-    // start over.
-    let Some(alert_id) = row.alert_id else {
+    if let Some(alert_id) = row.updated_id {
+        return Ok(Some(Applied {
+            alert_id: Some(alert_id),
+            incident_event: None,
+        }));
+    }
+    // The alert appeared after this statement's snapshot, and the incident has already
+    // counted it: start over.
+    let (Some(alert_id), Some(incident_id)) = (row.opened_id, row.incident_id) else {
         return Ok(None);
     };
     Ok(Some(Applied {
         alert_id: Some(alert_id),
         incident_event: row
             .created
-            .then_some((row.incident_id, NotificationEvent::IncidentTriggered)),
+            .unwrap_or(false)
+            .then_some((incident_id, NotificationEvent::IncidentTriggered)),
     }))
 }
